@@ -1,0 +1,1 @@
+"""Diagnostics computed from fits, and their plots."""

@@ -1,0 +1,1 @@
+"""Shared inference: fit any model factory by MAP, NUTS or ADVI; predict; recommend."""
