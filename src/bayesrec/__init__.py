@@ -1,8 +1,25 @@
 """bayesrec: a Bayesian recommender model zoo on PyMC, with honest uncertainty."""
 
-from bayesrec.data import Ratings, RatingScale
+from bayesrec.data import (
+    Ratings,
+    RatingScale,
+    Split,
+    load_movielens,
+    load_synthetic,
+    simulate_ratings,
+)
 from bayesrec.errors import InputError, UnknownIdError
 
 __version__ = "0.1.0"
 
-__all__ = ["Ratings", "RatingScale", "InputError", "UnknownIdError", "__version__"]
+__all__ = [
+    "Ratings",
+    "RatingScale",
+    "InputError",
+    "UnknownIdError",
+    "__version__",
+    "Split",
+    "load_movielens",
+    "load_synthetic",
+    "simulate_ratings",
+]

@@ -289,6 +289,13 @@ class Ratings:
         if isinstance(x, (str, bytes)) or np.ndim(x) == 0:
             raise InputError(f"{what} must be a one-dimensional array-like, got {type(x).__name__}")
         arr = np.asarray(x) if not isinstance(x, (pd.Series, pd.Index)) else x.to_numpy()
+        if arr.dtype.kind == "U" and arr.ndim == 1 and not isinstance(x, np.ndarray):
+            # numpy turns a list mixing numbers and strings into strings ([1, "a"] ->
+            # ["1", "a"]) and drops trailing NULs; keep each value as given so ids
+            # round-trip unchanged
+            values = list(x)
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = values
         if arr.ndim != 1:
             raise InputError(f"{what} must be one-dimensional, got shape {arr.shape}")
         return arr

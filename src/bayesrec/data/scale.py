@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayesrec.errors import InputError
+
 __all__ = ["RatingScale"]
 
 _TOL = 1e-9
@@ -34,16 +36,16 @@ class RatingScale:
         if self.levels is not None:
             levels = tuple(float(v) for v in self.levels)
             if len(levels) < 2:
-                raise ValueError(f"a rating scale needs at least two levels, got {levels}")
+                raise InputError(f"a rating scale needs at least two levels, got {levels}")
             if not all(np.isfinite(levels)):
-                raise ValueError(f"rating scale levels must be finite, got {levels}")
+                raise InputError(f"rating scale levels must be finite, got {levels}")
             if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
-                raise ValueError(f"rating scale levels must be strictly increasing, got {levels}")
+                raise InputError(f"rating scale levels must be strictly increasing, got {levels}")
             object.__setattr__(self, "levels", levels)
             object.__setattr__(self, "low", levels[0])
             object.__setattr__(self, "high", levels[-1])
         elif not (np.isfinite(self.low) and np.isfinite(self.high) and self.low < self.high):
-            raise ValueError(
+            raise InputError(
                 f"a continuous rating scale needs finite low < high, got [{self.low}, {self.high}]"
             )
         object.__setattr__(self, "low", float(self.low))
@@ -54,23 +56,25 @@ class RatingScale:
     def from_levels(cls, levels: Iterable[float]) -> RatingScale:
         """A discrete scale with the given levels (sorted for you)."""
         values = sorted(float(v) for v in levels)
+        if len(values) < 2:
+            raise InputError(f"a rating scale needs at least two levels, got {values}")
         return cls(levels=tuple(values), low=values[0], high=values[-1])
 
     @classmethod
     def integers(cls, low: int = 1, high: int = 5) -> RatingScale:
         """The integer scale ``low, low+1, ..., high`` (MovieLens: 1..5)."""
         if int(low) != low or int(high) != high or high <= low:
-            raise ValueError(f"integers() needs integer low < high, got {low}, {high}")
+            raise InputError(f"integers() needs integer low < high, got {low}, {high}")
         return cls.from_levels(range(int(low), int(high) + 1))
 
     @classmethod
     def stars(cls, low: float = 0.5, high: float = 5.0, step: float = 0.5) -> RatingScale:
         """An evenly stepped scale, for example half stars 0.5, 1.0, ..., 5.0."""
         if step <= 0 or high <= low:
-            raise ValueError(f"stars() needs low < high and step > 0, got {low}, {high}, {step}")
+            raise InputError(f"stars() needs low < high and step > 0, got {low}, {high}, {step}")
         n = round((high - low) / step)
         if abs(low + n * step - high) > 1e-6:
-            raise ValueError(f"({high} - {low}) is not a multiple of the step {step}")
+            raise InputError(f"({high} - {low}) is not a multiple of the step {step}")
         return cls.from_levels(np.round(low + step * np.arange(n + 1), 10))
 
     @classmethod
@@ -90,7 +94,7 @@ class RatingScale:
         values = np.asarray(values, dtype=float)
         lo, hi = float(values.min()), float(values.max())
         if lo == hi:
-            raise ValueError(
+            raise InputError(
                 f"cannot infer a rating scale: every rating equals {lo}; pass scale= explicitly"
             )
         if np.all(values == np.round(values)):
@@ -115,17 +119,28 @@ class RatingScale:
             return scale
         if scale is None:
             if values is None or len(values) == 0:
-                raise ValueError("cannot infer a rating scale from no ratings; pass scale=")
+                raise InputError("cannot infer a rating scale from no ratings; pass scale=")
             return cls.infer(values)
         if isinstance(scale, str):
             try:
                 lo, hi = (float(s) for s in scale.split("-"))
             except ValueError:
-                raise ValueError(
+                raise InputError(
                     f"scale string must look like '1-5', got {scale!r}"
                 ) from None
+            if not (lo.is_integer() and hi.is_integer() and lo < hi):
+                raise InputError(
+                    f"scale string {scale!r} must name integer ends low < high, like '1-5'; "
+                    "for other scales pass RatingScale.stars(...) or a list of levels"
+                )
             return cls.integers(int(lo), int(hi))
-        return cls.from_levels(scale)
+        try:
+            return cls.from_levels(scale)
+        except TypeError:
+            raise InputError(
+                f"scale must be a RatingScale, a list of levels, a string like '1-5' or None, "
+                f"got {scale!r}"
+            ) from None
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -157,7 +172,7 @@ class RatingScale:
         values = np.asarray(values, dtype=float)
         bad = ~self.contains(values)
         if bad.any():
-            raise ValueError(
+            raise InputError(
                 f"{int(bad.sum())} rating(s) are off the scale {self}: for example "
                 f"{values[bad][:5].tolist()}"
             )
@@ -208,7 +223,7 @@ class RatingScale:
 
     def _require_discrete(self, what: str) -> None:
         if self.levels is None:
-            raise ValueError(
+            raise InputError(
                 f"{what} needs a discrete rating scale, but this one is continuous {self}; "
                 "declare the levels, e.g. RatingScale.integers(1, 5)"
             )
