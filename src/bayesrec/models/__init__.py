@@ -19,3 +19,8 @@ __all__ = [
     "model_info",
     "register",
 ]
+
+# importing the modules registers their models
+from bayesrec.models import baselines  # noqa: E402, F401
+from bayesrec.models import bpmf as _bpmf  # noqa: E402, F401
+from bayesrec.models import pmf as _pmf  # noqa: E402, F401

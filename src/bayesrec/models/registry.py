@@ -50,7 +50,8 @@ class ModelSpec:
         Inference methods that apply (``("fit",)`` for baselines).
     default_method : str
     fast : dict
-        Settings for demos and contract tests: ``{"options": {...}, "fit": {...}}``.
+        Settings for demos and contract tests: ``{"options": {...}, "fit": {method:
+        {...}}}`` (model options, and fit options per inference method).
     """
 
     name: str
@@ -201,9 +202,10 @@ def make_recommender(name: str, method: str | None = None, *, options: dict | No
     random_seed : int, optional
     """
     spec = get_spec(name)
-    options = {**(spec.fast.get("options", {}) if fast else {}), **(options or {})}
-    fit_options = {**(spec.fast.get("fit", {}) if fast else {}), **(fit_options or {})}
     method = method or spec.default_method
+    options = {**(spec.fast.get("options", {}) if fast else {}), **(options or {})}
+    fast_fit = spec.fast.get("fit", {}).get(method, {}) if fast else {}
+    fit_options = {**fast_fit, **(fit_options or {})}
     if method not in spec.methods:
         raise InputError(
             f"unknown method {method!r} for model {name!r}; valid methods are: "

@@ -1,0 +1,236 @@
+"""The ``bayesrec`` command line: ``evaluate``, ``demo`` and ``models``.
+
+Examples
+--------
+::
+
+    bayesrec models
+    bayesrec evaluate --model biases --dataset ml-100k --data-home /data
+    bayesrec evaluate --model pmf --method map --dataset ratings.csv --kfold 5 \\
+        --option n_factors=10 --json pmf.json
+    bayesrec demo --seed 1
+
+Bad input (unknown model, method or option, a missing file, ...) prints
+``bayesrec: error: <message>`` on stderr and exits with status 2, without a
+traceback.  Progress goes to stderr, tables to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bayesrec import __version__
+from bayesrec.errors import InputError
+from bayesrec.evaluation import evaluate, load_dataset, versions
+from bayesrec.metrics import rmse
+from bayesrec.models.registry import get_spec, list_models, make_recommender
+
+__all__ = ["main", "build_parser"]
+
+_FIT_FLAGS = ("draws", "tune", "chains", "sampler")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` -> (key, value), the value parsed as JSON when it is valid JSON."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not re.fullmatch(r"[A-Za-z_]\w*", key):
+        raise InputError(
+            f"--option must look like KEY=VALUE with KEY a name (for example "
+            f"--option n_factors=10), got {text!r}"
+        )
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _parse_options(items: list[str] | None) -> dict:
+    options: dict = {}
+    for text in items or []:
+        key, value = parse_option(text)
+        if key in options:
+            raise InputError(f"--option {key} is given twice")
+        options[key] = value
+    return options
+
+
+def _write_json(path: str, record: dict) -> None:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write the JSON record to {target}: {exc.strerror}") from None
+    _stderr(f"wrote {target}")
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------------------------
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    options = _parse_options(args.option)
+    fit_options = {k: getattr(args, k) for k in _FIT_FLAGS if getattr(args, k) is not None}
+    spec = get_spec(args.model)
+    if fit_options and spec.kind == "baseline":
+        flags = ", ".join(f"--{k}" for k in fit_options)
+        raise InputError(f"{flags} apply to Bayesian models only; {args.model!r} is a baseline")
+    # check model, method and options before loading any data
+    make_recommender(args.model, args.method, options=options, fit_options=fit_options,
+                     fast=args.fast, random_seed=args.seed)
+    folds = None
+    if args.folds is not None:
+        folds = [f.strip() for f in args.folds.split(",") if f.strip()]
+        if not folds:
+            raise InputError(f"--folds needs fold names such as u1,u2; got {args.folds!r}")
+    description, splits = load_dataset(args.dataset, data_home=args.data_home, folds=folds,
+                                       kfold=args.kfold, seed=args.seed)
+    _stderr(f"evaluating {args.model} on {description}: {len(splits)} fold(s)")
+    result = evaluate(args.model, splits, method=args.method, options=options,
+                      fit_options=fit_options, seed=args.seed, fast=args.fast,
+                      dataset=description, progress=_stderr)
+    print(result.table())
+    if args.json:
+        _write_json(args.json, result.to_json())
+    return 0
+
+
+def _demo_row(result) -> dict:
+    fold = result.folds.iloc[0]
+    return {"model": result.model, "method": result.method, "rmse": fold["rmse"],
+            "mae": fold["mae"], "accuracy": fold["accuracy"],
+            "coverage_90": fold["coverage_90"], "fit s": fold["fit_seconds"]}
+
+
+def _format_rows(rows: list[dict]) -> str:
+    table = pd.DataFrame(rows)
+    formats = {"rmse": "{:.4f}", "mae": "{:.4f}", "accuracy": "{:.4f}",
+               "coverage_90": "{:.3f}", "fit s": "{:.2f}"}
+    for col, fmt in formats.items():
+        table[col] = [fmt.format(v) if isinstance(v, float) else v for v in table[col]]
+    return table.to_string(index=False)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bayesrec.data.splits import holdout
+    from bayesrec.data.synthetic import load_synthetic, true_mean
+
+    start = time.perf_counter()
+    ratings, truth = load_synthetic()
+    split = holdout(ratings, 0.2, seed=args.seed)
+    test = split.test
+    dataset = f"synthetic (80/20 holdout, seed {args.seed})"
+    _stderr(f"demo on {dataset}: {split.report()}")
+    rows, records, failed = [], [], []
+    for spec in list_models():
+        try:
+            result = evaluate(spec.name, [split], fast=True, seed=args.seed, dataset=dataset,
+                              progress=_stderr)
+        except Exception as exc:  # the demo reports a broken model and runs the others
+            _stderr(f"bayesrec: {spec.name} failed: {type(exc).__name__}: {exc}")
+            failed.append(spec.name)
+            continue
+        rows.append(_demo_row(result))
+        records.append(result.to_json())
+    floor = rmse(test.rating, true_mean(truth, test.user, test.item))
+    rows.append({"model": "truth (noise floor)", "method": "-", "rmse": floor, "mae": "-",
+                 "accuracy": "-", "coverage_90": "-", "fit s": "-"})
+    print(f"bayesrec demo on {dataset}: {len(split.train)} train / {len(test)} test ratings")
+    print(_format_rows(rows))
+    _stderr(f"demo finished in {time.perf_counter() - start:.1f} s")
+    if args.json:
+        _write_json(args.json, {"dataset": dataset, "seed": args.seed,
+                                "noise_floor_rmse": floor, "models": records,
+                                "failed": failed, "versions": versions()})
+    if failed:
+        _stderr(f"bayesrec: error: model(s) failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    rows = [{"name": s.name, "kind": s.kind, "title": s.title, "reference": s.reference,
+             "methods": ",".join(s.methods)} for s in list_models()]
+    print(_left_aligned(rows))
+    return 0
+
+
+def _left_aligned(rows: list[dict]) -> str:
+    """Rows of text as a table with left-aligned columns."""
+    columns = list(rows[0]) if rows else []
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+# ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayesrec", description="Bayesian recommender model zoo on PyMC."
+    )
+    parser.add_argument("--version", action="version", version=f"bayesrec {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ev = commands.add_parser("evaluate", help="fit and score a model over folds")
+    ev.add_argument("--model", required=True, help="registered model name (see `bayesrec models`)")
+    ev.add_argument("--method", help="inference method (default: the model's default)")
+    ev.add_argument("--dataset", required=True,
+                    help="'synthetic', 'ml-100k' or the path of a CSV/TSV ratings file")
+    split = ev.add_mutually_exclusive_group()
+    split.add_argument("--folds", help="MovieLens folds, comma-separated (default u1,...,u5)")
+    split.add_argument("--kfold", type=int, help="random K-fold cross-validation "
+                       "(default 5 for datasets other than ml-100k)")
+    ev.add_argument("--data-home", help="folder holding ml-100k/ (default: $BAYESREC_DATA, "
+                    "then a cache folder)")
+    ev.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ev.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    ev.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="model option, repeatable; VALUE is parsed as JSON when possible")
+    ev.add_argument("--draws", type=int, help="posterior draws per chain (Bayesian models)")
+    ev.add_argument("--tune", type=int, help="tuning steps per chain (Bayesian models)")
+    ev.add_argument("--chains", type=int, help="number of chains (Bayesian models)")
+    ev.add_argument("--sampler", help="NUTS sampler backend (Bayesian models)")
+    ev.add_argument("--fast", action="store_true", help="use the model's fast settings")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    demo = commands.add_parser("demo", help="every registered model on the embedded dataset")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    demo.set_defaults(func=_cmd_demo)
+
+    models = commands.add_parser("models", help="list the registered models")
+    models.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its usage message
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.func(args)
+    except (InputError, FileNotFoundError) as exc:
+        _stderr(f"bayesrec: error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
