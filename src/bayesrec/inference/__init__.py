@@ -1,1 +1,24 @@
 """Shared inference: fit any model factory by MAP, NUTS or ADVI; predict; recommend."""
+
+from bayesrec.inference.fit import METHODS, SAMPLERS, fit, method_defaults
+from bayesrec.inference.predict import (
+    expected_ratings,
+    model_from_fit,
+    predict,
+    ratings_from_fit,
+    recommend,
+)
+from bayesrec.inference.recommender import BayesianRecommender
+
+__all__ = [
+    "METHODS",
+    "SAMPLERS",
+    "BayesianRecommender",
+    "expected_ratings",
+    "fit",
+    "method_defaults",
+    "model_from_fit",
+    "predict",
+    "ratings_from_fit",
+    "recommend",
+]
