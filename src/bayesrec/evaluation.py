@@ -217,7 +217,7 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
     EvaluationResult
     """
     spec = get_spec(model)
-    method = method or spec.default_method
+    method = spec.resolve_method(method, fast=fast)
     options, fit_options = dict(options or {}), dict(fit_options or {})
     make_recommender(model, method, options=options, fit_options=fit_options, fast=fast,
                      random_seed=seed)  # validates names and options before any work

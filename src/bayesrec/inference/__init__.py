@@ -1,6 +1,7 @@
 """Shared inference: fit any model factory by MAP, NUTS or ADVI; predict; recommend."""
 
 from bayesrec.inference.fit import METHODS, SAMPLERS, fit, method_defaults
+from bayesrec.inference.io import load_fit, save_fit
 from bayesrec.inference.predict import (
     expected_ratings,
     model_from_fit,
@@ -16,6 +17,8 @@ __all__ = [
     "BayesianRecommender",
     "expected_ratings",
     "fit",
+    "load_fit",
+    "save_fit",
     "method_defaults",
     "model_from_fit",
     "predict",

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import xarray as xr
+from pymc.variational.callbacks import CheckParametersConvergence
 
 from bayesrec.errors import InputError
 from bayesrec.models.registry import model_info
@@ -322,7 +323,7 @@ def _require_jax(sampler: str) -> None:
 def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     seed_init, seed_fit, seed_draw = _child_seeds(random_seed, 3)
     start = initial_values(model, opts["init"], seed_init)
-    tracker = pm.callbacks.CheckParametersConvergence(every=100, tolerance=opts["tol"],
+    tracker = CheckParametersConvergence(every=100, tolerance=opts["tol"],
                                                       diff="relative")
     approx = pm.fit(
         n=opts["n"], method=method, model=model, random_seed=seed_fit, start=start,

@@ -57,6 +57,11 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
         sd_dist=pm.HalfNormal.dist(p["factor_sd_scale"], shape=n_factors), compute_corr=True,
     )
     pm.Deterministic(f"{side}_factor_sd", stds, dims="factor")
+    # Start at a diagonal covariance (half the prior scale): a constant initial value also
+    # keeps PyMC from compiling the LKJ sampler to C (no BLAS on pip installs) for it.
+    packed = np.zeros(n_factors * (n_factors + 1) // 2)
+    packed[np.cumsum(np.arange(1, n_factors + 1)) - 1] = 0.5 * p["factor_sd_scale"]
+    pm.modelcontext(None).set_initval(pm.modelcontext(None)[f"{side}_factor_chol"], packed)
     if parameterisation == "centered":
         return pm.MvNormal(f"{side}_factors", mean, chol=chol, dims=(dim, "factor"))
     z = pm.Normal(f"{side}_factors_std", 0.0, 1.0, dims=(dim, "factor"))
@@ -71,6 +76,7 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
     predicts="gaussian",
     default_method="nuts",
     fast={
+        "method": "advi",
         "options": {"n_factors": 3},
         "fit": {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
                 "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200}},

@@ -51,7 +51,8 @@ class ModelSpec:
     default_method : str
     fast : dict
         Settings for demos and contract tests: ``{"options": {...}, "fit": {method:
-        {...}}}`` (model options, and fit options per inference method).
+        {...}}, "method": ...}`` (model options, fit options per inference method, and
+        the method the demo uses).
     """
 
     name: str
@@ -64,6 +65,10 @@ class ModelSpec:
     methods: tuple[str, ...] = BAYESIAN_METHODS
     default_method: str = "map"
     fast: dict = field(default_factory=dict)
+
+    def resolve_method(self, method: str | None = None, *, fast: bool = False) -> str:
+        """``method``, else the fast-mode method (when ``fast``), else the default."""
+        return method or (self.fast.get("method") if fast else None) or self.default_method
 
     def options(self) -> dict[str, Any]:
         """The factory's (or class's) keyword options with their defaults."""
@@ -198,11 +203,13 @@ def make_recommender(name: str, method: str | None = None, *, options: dict | No
     fit_options : dict
         Options for :func:`bayesrec.inference.fit` (draws, tune, chains, ...).
     fast : bool
-        Start from the model's fast settings (demo, tests).
+        Start from the model's fast settings (demo, tests): its ``fast["options"]``, the
+        fit options ``fast["fit"][method]`` and, when ``method`` is None, the method
+        ``fast["method"]``.
     random_seed : int, optional
     """
     spec = get_spec(name)
-    method = method or spec.default_method
+    method = spec.resolve_method(method, fast=fast)
     options = {**(spec.fast.get("options", {}) if fast else {}), **(options or {})}
     fast_fit = spec.fast.get("fit", {}).get(method, {}) if fast else {}
     fit_options = {**fast_fit, **(fit_options or {})}

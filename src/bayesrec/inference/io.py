@@ -1,0 +1,111 @@
+"""Save and load fits (netCDF or zarr; never pickle).
+
+A saved fit holds the posterior, the training data, the id universe, the rating
+scale, the model name and config, and a hash binding the last four together.
+:func:`load_fit` checks that hash, so a file whose model description was edited
+(or corrupted) is refused rather than silently predicting with the wrong model.
+Writes go to a temporary file that replaces the target only once complete, so an
+interrupted save never leaves a half-written file in place of a good one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from bayesrec.errors import InputError
+from bayesrec.inference.fit import identity_hash
+
+__all__ = ["save_fit", "load_fit"]
+
+
+def _format(path: Path, format: str | None) -> str:
+    if format is None:
+        format = "zarr" if path.suffix == ".zarr" else "netcdf"
+    if format not in ("netcdf", "zarr"):
+        raise InputError(f"format must be 'netcdf' or 'zarr', got {format!r}")
+    return format
+
+
+def _storable(fit: xr.DataTree) -> xr.DataTree:
+    """Object-dtype coordinates (mixed ids) are stored as strings."""
+    out = fit.copy()
+    for node in out.subtree:
+        ds = node.to_dataset()
+        changed = False
+        for name, coord in ds.coords.items():
+            if coord.dtype == object:
+                ds = ds.assign_coords({name: coord.astype(str)})
+                changed = True
+        if changed:
+            node.dataset = ds
+    return out
+
+
+def save_fit(fit: xr.DataTree, path: str | os.PathLike, *, format: str | None = None) -> Path:
+    """Write a fit to ``path`` (netCDF by default, zarr for ``.zarr`` paths).
+
+    The file is written next to the target and moved into place atomically.
+    """
+    if not isinstance(fit, xr.DataTree) or "bayesrec" not in fit.children:
+        raise InputError("save_fit needs a fit made by bayesrec.fit (a DataTree with a "
+                         "'bayesrec' group)")
+    path = Path(path)
+    if not path.parent.exists():
+        raise InputError(f"cannot save to {path}: the folder {path.parent} does not exist")
+    fmt = _format(path, format)
+    tree = _storable(fit)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = tmp_dir / path.name
+    try:
+        if fmt == "netcdf":
+            tree.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, path)
+        else:
+            tree.to_zarr(tmp)
+            if path.exists():
+                backup = tmp_dir / (path.name + ".old")
+                os.replace(path, backup)
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return path
+
+
+def load_fit(path: str | os.PathLike, *, verify: bool = True) -> xr.DataTree:
+    """Read a fit saved by :func:`save_fit`, checking its model hash.
+
+    The result predicts and recommends without the training data (which the
+    fit carries).  ``verify=False`` skips the hash check (not recommended).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no saved fit at {path}")
+    fmt = _format(path, None if path.is_file() else "zarr")
+    try:
+        if fmt == "netcdf":
+            tree = xr.open_datatree(path, engine="h5netcdf").load()
+        else:
+            tree = xr.open_datatree(path, engine="zarr").load()
+    except (OSError, ValueError) as exc:
+        raise InputError(f"could not read a fit from {path}: {exc}") from None
+    tree.close()
+    if "bayesrec" not in tree.children:
+        raise InputError(f"{path} is not a bayesrec fit (it has no 'bayesrec' group)")
+    ident = tree["bayesrec"].to_dataset()
+    if verify:
+        recorded = ident.attrs.get("hash")
+        if recorded != identity_hash(ident) or recorded != tree.attrs.get("bayesrec_hash"):
+            raise InputError(
+                f"{path}: the model description (name, config, scale, ids) does not match its "
+                "recorded hash; the file was modified or corrupted"
+            )
+    for name in ("chain", "draw"):
+        if name in tree["posterior"].coords:
+            tree["posterior"].coords[name] = np.asarray(tree["posterior"][name].values)
+    return tree
