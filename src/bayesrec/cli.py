@@ -1,4 +1,4 @@
-"""The ``bayesrec`` command line: ``evaluate``, ``demo`` and ``models``.
+"""The ``bayesrec`` command line: ``evaluate``, ``report``, ``demo`` and ``models``.
 
 Examples
 --------
@@ -9,6 +9,8 @@ Examples
     bayesrec evaluate --model pmf --method map --dataset ratings.csv --kfold 5 \\
         --option n_factors=10 --json pmf.json
     bayesrec demo --seed 1
+    bayesrec evaluate --model bpmf --method nuts --dataset ml-100k --folds u1 --save-fit fits/
+    bayesrec report fits/bpmf-nuts-u1.nc --test ml-100k:u1 --out reports/bpmf-u1
 
 Bad input (unknown model, method or option, a missing file, ...) prints
 ``bayesrec: error: <message>`` on stderr and exits with status 2, without a
@@ -87,6 +89,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if fit_options and spec.kind == "baseline":
         flags = ", ".join(f"--{k}" for k in fit_options)
         raise InputError(f"{flags} apply to Bayesian models only; {args.model!r} is a baseline")
+    if args.save_fit and spec.kind == "baseline":
+        raise InputError(f"--save-fit applies to Bayesian models only; {args.model!r} is a "
+                         "baseline")
     # check model, method and options before loading any data
     make_recommender(args.model, args.method, options=options, fit_options=fit_options,
                      fast=args.fast, random_seed=args.seed)
@@ -98,12 +103,84 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     description, splits = load_dataset(args.dataset, data_home=args.data_home, folds=folds,
                                        kfold=args.kfold, seed=args.seed)
     _stderr(f"evaluating {args.model} on {description}: {len(splits)} fold(s)")
+    on_fit = _fit_saver(args, spec) if args.save_fit else None
     result = evaluate(args.model, splits, method=args.method, options=options,
                       fit_options=fit_options, seed=args.seed, fast=args.fast,
-                      dataset=description, progress=_stderr)
+                      dataset=description, progress=_stderr, on_fit=on_fit)
     print(result.table())
     if args.json:
         _write_json(args.json, result.to_json())
+    return 0
+
+
+def _fit_saver(args: argparse.Namespace, spec):
+    """``on_fit`` for :func:`evaluate`: save each fold's fit as ``DIR/<model>-<method>-<fold>.nc``."""
+    from bayesrec.inference.io import save_fit
+
+    folder = Path(args.save_fit)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create --save-fit folder {folder}: {exc.strerror}") from None
+    method = spec.resolve_method(args.method, fast=args.fast)
+
+    def save(fold: str, recommender) -> None:
+        path = folder / f"{args.model}-{method}-{fold}.nc"
+        save_fit(recommender.fit_, path)
+        _stderr(f"[{fold}] wrote {path}")
+
+    return save
+
+
+def _ratings_spec(spec: str, which: str, args: argparse.Namespace):
+    """Ratings named by ``--train``/``--test``: a ratings file, or ``DATASET:FOLD``."""
+    from bayesrec.evaluation import read_ratings_file
+
+    if Path(spec).expanduser().is_file():
+        return read_ratings_file(Path(spec).expanduser())
+    dataset, sep, fold = spec.rpartition(":")
+    if not sep or not dataset or not fold:
+        raise InputError(
+            f"--{which} must be a ratings file or DATASET:FOLD (for example ml-100k:u1, or "
+            f"synthetic:fold1 with --kfold/--seed as in evaluate); got {spec!r}"
+        )
+    movielens = dataset.lower() in ("ml-100k", "ml100k", "movielens", "movielens-100k")
+    _description, splits = load_dataset(
+        dataset, data_home=args.data_home, folds=[fold] if movielens else None,
+        kfold=None if movielens else (args.kfold or 5), seed=args.seed)
+    for split in splits:
+        if split.name == fold:
+            return getattr(split, which)
+    names = ", ".join(s.name for s in splits)
+    raise InputError(f"--{which} {spec!r}: no fold {fold!r}; the folds are {names}")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bayesrec.diagnostics.report import write_report
+    from bayesrec.inference.io import load_fit
+
+    fit = load_fit(args.fit_file)
+    train = _ratings_spec(args.train, "train", args) if args.train else None
+    test = _ratings_spec(args.test, "test", args) if args.test else None
+    comparison = []
+    for path in args.compare or []:
+        if Path(path).suffix.lower() != ".json":
+            comparison.append(load_fit(path))  # another saved fit, scored on the test set
+            continue
+        try:
+            record = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"--compare {path}: not a readable JSON record ({exc})") from None
+        comparison += record if isinstance(record, list) else [record]
+    users = None
+    if args.users:
+        users = [u.strip() for u in args.users.split(",") if u.strip()]
+    out = Path(args.out) if args.out else Path(args.fit_file).with_suffix("")
+    _stderr(f"writing the report of {args.fit_file} to {out}")
+    path = write_report(fit, out, train=train, test=test, comparison=comparison or None,
+                        users=users, max_draws=args.max_draws, n_pairs=args.n_pairs,
+                        seed=args.seed, progress=_stderr)
+    print(path)
     return 0
 
 
@@ -206,7 +283,39 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--chains", type=int, help="number of chains (Bayesian models)")
     ev.add_argument("--sampler", help="NUTS sampler backend (Bayesian models)")
     ev.add_argument("--fast", action="store_true", help="use the model's fast settings")
+    ev.add_argument("--save-fit", metavar="DIR", help="save each fold's fit (Bayesian models) "
+                    "as DIR/<model>-<method>-<fold>.nc, for `bayesrec report`")
     ev.set_defaults(func=_cmd_evaluate)
+
+    rep = commands.add_parser(
+        "report", help="diagnostics report of a saved fit (PNG figures and report.md)",
+        description="Write the diagnostics report of a fit saved by `evaluate --save-fit` or "
+                    "save_fit(): norms, RMSE traces, convergence, calibration, method "
+                    "comparison and predictive plots.  --train/--test name ratings as a file "
+                    "or DATASET:FOLD, where DATASET is as in `evaluate --dataset` and FOLD a "
+                    "fold name (u1..u5, ua, ub for ml-100k; fold1..foldK of --kfold K with "
+                    "--seed for other datasets).")
+    rep.add_argument("fit_file", metavar="FIT_FILE", help="a saved fit (.nc or .zarr)")
+    rep.add_argument("--test", metavar="SPEC", help="held-out ratings: a file or DATASET:FOLD "
+                     "(e.g. ml-100k:u1); without them there is no test section")
+    rep.add_argument("--train", metavar="SPEC", help="training ratings (default: the fit's own)")
+    rep.add_argument("--data-home", help="folder holding ml-100k/ (as for evaluate)")
+    rep.add_argument("--kfold", type=int, help="k of the k-fold split behind DATASET:foldN "
+                     "(default 5; not for ml-100k)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the k-fold split and of every "
+                     "random choice in the report (default 0)")
+    rep.add_argument("--out", metavar="DIR", help="output folder (default: FIT_FILE without "
+                     "its suffix)")
+    rep.add_argument("--compare", action="append", metavar="FILE",
+                     help="add to the method comparison: an `evaluate --json` record, or "
+                     "another saved fit (scored on the same test set); repeatable")
+    rep.add_argument("--users", help="comma-separated user ids for the predictive plot "
+                     "(default: 3 random test users)")
+    rep.add_argument("--max-draws", type=int, default=500,
+                     help="posterior draws used to predict the test ratings (default 500)")
+    rep.add_argument("--n-pairs", type=int, default=50,
+                     help="test pairs whose predictions are checked for convergence (default 50)")
+    rep.set_defaults(func=_cmd_report)
 
     demo = commands.add_parser("demo", help="every registered model on the embedded dataset")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

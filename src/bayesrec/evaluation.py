@@ -190,8 +190,8 @@ def _cold_counts(train: Ratings, test: Ratings) -> tuple[int, int]:
 
 def evaluate(model: str, splits, *, method: str | None = None, options: dict | None = None,
              fit_options: dict | None = None, seed: int | None = 0, fast: bool = False,
-             dataset: str = "", progress: Callable[[str], None] | None = None
-             ) -> EvaluationResult:
+             dataset: str = "", progress: Callable[[str], None] | None = None,
+             on_fit: Callable[[str, Any], None] | None = None) -> EvaluationResult:
     """Fit ``model`` on each split's training set and score its test set.
 
     Parameters
@@ -211,6 +211,9 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
         Description recorded in the result.
     progress : callable, optional
         Called with a line of text before each fit and after each fold's scoring.
+    on_fit : callable, optional
+        Called as ``on_fit(fold_name, recommender)`` after each fold's fit (for
+        example to save a Bayesian recommender's ``fit_``).
 
     Returns
     -------
@@ -236,6 +239,8 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
         start = time.perf_counter()
         recommender.fit(train)
         fit_seconds = time.perf_counter() - start
+        if on_fit is not None:
+            on_fit(name, recommender)
         start = time.perf_counter()
         prediction = recommender.predict_ratings(test)
         predict_seconds = time.perf_counter() - start
@@ -248,9 +253,10 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
         say(f"[{name}] rmse {scores['rmse']:.4f}  mae {scores['mae']:.4f}  accuracy "
             f"{scores['accuracy']:.4f}  coverage_90 {scores['coverage_90']:.3f}  "
             f"(fit {fit_seconds:.2f} s, predict {predict_seconds:.2f} s)")
-    used_options = {**spec.options(), **(spec.fast.get("options", {}) if fast else {}), **options}
+    _, resolved, used_fit = spec.resolve(method, options=options, fit_options=fit_options,
+                                         fast=fast)
+    used_options = {**spec.options(), **resolved}
     used_options.pop("random_seed", None)  # recorded as `seed`
-    used_fit = {**(spec.fast.get("fit", {}) if fast else {}), **fit_options}
     return EvaluationResult(
         folds=pd.DataFrame(rows, columns=list(FOLD_COLUMNS)), model=model, method=method,
         dataset=dataset, options=used_options, fit_options=used_fit if spec.kind != "baseline"

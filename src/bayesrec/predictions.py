@@ -117,8 +117,10 @@ def from_draws(users, items, rating_draws, scale: RatingScale, *, mu_draws=None,
 
     ``mu_draws`` (chain, draw, pair) are expected ratings per draw: when given,
     ``mean`` averages them (less Monte Carlo noise than averaging rating draws).
-    ``prob`` (pair, rating_level), when the model gives level probabilities,
-    sets ``mode`` and is stored; otherwise ``mode`` is the level nearest ``mean``.
+    ``prob`` (pair, rating_level), when the model gives level probabilities (the
+    posterior-mean predictive distribution), sets ``mode`` and is stored, and
+    ``median``, ``quantiles`` and ``sd`` are computed from it exactly rather than
+    from the draws; otherwise ``mode`` is the level nearest ``mean``.
     """
     rating_draws = np.asarray(rating_draws, dtype=float)
     flat = rating_draws.reshape(-1, rating_draws.shape[-1])
@@ -133,9 +135,9 @@ def from_draws(users, items, rating_draws, scale: RatingScale, *, mu_draws=None,
         "quantiles": (("pair", "quantile"), scale.clip(q)),
     }
     if prob is not None:
-        prob = np.asarray(prob, dtype=float)
-        data["prob"] = (("pair", "rating_level"), prob)
-        data["mode"] = ("pair", np.asarray(scale.levels)[np.argmax(prob, axis=-1)])
+        exact = from_probabilities(users, items, prob, scale)
+        for name in ("prob", "mode", "median", "quantiles", "sd"):
+            data[name] = exact[name].variable
     if keep_draws:
         data["rating"] = (("chain", "draw", "pair"), rating_draws)
         if mu_draws is not None:

@@ -1,1 +1,70 @@
-"""Diagnostics computed from fits, and their plots."""
+"""Diagnostics computed from fits, and their plots.
+
+Pure functions from a fit (and data) to xarray objects with named dims:
+
+* :func:`frobenius_norms`: the norm of every factor matrix per (chain, draw);
+* :func:`rmse_trace`: per-draw and running RMSE on train and test ratings;
+* :func:`convergence_summary`: R-hat, ESS and MCSE of identified quantities
+  (norms, log-likelihood, predictions) and the method's own checks, with flags
+  in plain words;
+* :func:`interval_coverage`, :func:`calibration_table`: coverage of central
+  predictive intervals on held-out ratings;
+* :func:`add_diagnostics`: store results in the fit's ``diagnostics`` group.
+
+Plots (``plot_*``) return matplotlib figures; :func:`write_report` writes them
+as PNGs with a markdown report (``bayesrec report``).
+"""
+
+from bayesrec.diagnostics.calibration import FINE_LEVELS, calibration_table, interval_coverage
+from bayesrec.diagnostics.convergence import (
+    THRESHOLDS,
+    ConvergenceReport,
+    convergence_quantities,
+    convergence_summary,
+    sampler_checks,
+)
+from bayesrec.diagnostics.group import add_diagnostics, compute_diagnostics, get_diagnostics
+from bayesrec.diagnostics.norms import factor_matrices, frobenius_norms
+from bayesrec.diagnostics.plots import (
+    comparison_table,
+    plot_advi_loss,
+    plot_calibration,
+    plot_method_comparison,
+    plot_norm_traces,
+    plot_rating_patterns,
+    plot_rmse_trace,
+    plot_user_predictive,
+)
+from bayesrec.diagnostics.report import baseline_comparison, fit_rmse_row, pick_users, write_report
+from bayesrec.diagnostics.traces import RunningRMSE, rmse_trace, rmse_trace_from_draws
+
+__all__ = [
+    "FINE_LEVELS",
+    "THRESHOLDS",
+    "ConvergenceReport",
+    "RunningRMSE",
+    "add_diagnostics",
+    "baseline_comparison",
+    "calibration_table",
+    "comparison_table",
+    "compute_diagnostics",
+    "convergence_quantities",
+    "convergence_summary",
+    "factor_matrices",
+    "fit_rmse_row",
+    "frobenius_norms",
+    "get_diagnostics",
+    "interval_coverage",
+    "pick_users",
+    "plot_advi_loss",
+    "plot_calibration",
+    "plot_method_comparison",
+    "plot_norm_traces",
+    "plot_rating_patterns",
+    "plot_rmse_trace",
+    "plot_user_predictive",
+    "rmse_trace",
+    "rmse_trace_from_draws",
+    "sampler_checks",
+    "write_report",
+]

@@ -35,11 +35,12 @@ import xarray as xr
 from pymc.variational.callbacks import CheckParametersConvergence
 
 from bayesrec.errors import InputError
+from bayesrec.inference.gibbs import GIBBS_DEFAULTS
 from bayesrec.models.registry import model_info
 
 __all__ = ["fit", "METHODS", "SAMPLERS", "method_defaults", "stored_var_names"]
 
-METHODS = ("map", "nuts", "advi", "fullrank_advi")
+METHODS = ("map", "nuts", "advi", "fullrank_advi", "gibbs")
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -49,7 +50,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "restarts": 1,
         "combine": "all",  # keep every restart as a chain; "best" keeps the best by log-likelihood
         "init": "prior",
-        "optimizer": "L-BFGS-B",
+        "optimizer": "auto",  # EM when the model declares an EM step, else L-BFGS-B
     },
     "nuts": {
         "draws": 1000,
@@ -67,9 +68,12 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "learning_rate": 0.01,
         "tol": 1e-3,
         "init": "prior",
+        "start_sigma": 0.1,
     },
 }
-_DEFAULTS["fullrank_advi"] = {**_DEFAULTS["advi"], "learning_rate": 0.005}
+_DEFAULTS["fullrank_advi"] = {**{k: v for k, v in _DEFAULTS["advi"].items() if k != "start_sigma"},
+                             "learning_rate": 0.005}
+_DEFAULTS["gibbs"] = dict(GIBBS_DEFAULTS)
 
 _log = logging.getLogger(__name__)
 
@@ -115,8 +119,14 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
         )
     if method == "map" and opts["combine"] not in ("all", "best"):
         raise InputError(f"combine must be 'all' or 'best', got {opts['combine']!r}")
-    if opts.get("init") not in ("prior", "auto", "zero"):
-        raise InputError(f"init must be one of 'prior', 'auto', 'zero', got {opts.get('init')!r}")
+    valid_init = {"map": ("prior", "zero"), "nuts": ("auto", "prior"),
+                  "advi": ("prior", "zero", "map"), "fullrank_advi": ("prior", "zero", "map"),
+                  "gibbs": ("auto", "prior")}[method]
+    if opts.get("init") not in valid_init:
+        raise InputError(f"init must be one of {valid_init} for {method}, got {opts.get('init')!r}")
+    if "start_sigma" in opts and not (isinstance(opts["start_sigma"], (int, float))
+                                      and opts["start_sigma"] > 0):
+        raise InputError(f"start_sigma must be a positive number, got {opts['start_sigma']!r}")
     return opts
 
 
@@ -130,7 +140,7 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
         Any PyMC model; models from :func:`bayesrec.models.build_model` (or the
         registry's factories) also record their name and config in the fit, so
         that it can predict after saving and loading.
-    method : {"map", "nuts", "advi", "fullrank_advi"}
+    method : {"map", "nuts", "advi", "fullrank_advi", "gibbs"}
     random_seed : int, optional
         Seed for everything random in the fit.  ``None`` draws one, which is
         recorded in ``attrs["random_seed"]`` so the fit can be repeated.
@@ -144,7 +154,10 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
           "best" the one with the highest training log-likelihood), ``init``
           ("prior": a draw from the prior, which breaks the symmetric saddle at
           all-zero factors; "zero": the model's initial point), ``optimizer``
-          (any :func:`scipy.optimize.minimize` method).
+          (any :func:`scipy.optimize.minimize` method; "em": expectation-maximisation,
+          for models that declare an EM step (Dirichlet mixtures, see
+          :mod:`bayesrec.inference.em`); "auto" (default): "em" for those, else
+          "L-BFGS-B").
         * ``nuts``: ``draws`` (1000), ``tune`` (1000), ``chains`` (2), ``cores``,
           ``sampler`` ("nutpie", "pymc", "numpyro", "blackjax"), ``target_accept``
           (0.8), ``max_treedepth`` (10), ``init`` ("auto": the sampler's own;
@@ -153,6 +166,12 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
           ``draws`` (1000, from the fitted approximation), ``learning_rate``
           (Adam), ``tol`` (1e-3, relative change of the parameters, checked every
           100 iterations, stops early), ``init`` ("prior" or "zero").
+        * ``gibbs`` (PMF and BPMF only, identity link; see
+          :mod:`bayesrec.inference.gibbs`): ``draws``, ``tune`` (burn-in sweeps,
+          discarded), ``chains``, ``cores`` (1: chains one after the other),
+          ``hyper`` ("exact": conjugate / independence-MH updates of the BPMF
+          hyperparameters; "nuts": NUTS on their Markov blanket),
+          ``target_accept`` (of that NUTS), ``init`` ("auto" or "prior").
 
     Returns
     -------
@@ -170,7 +189,7 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
     random_seed = int(random_seed)
 
     runner = {"map": _fit_map, "nuts": _fit_nuts, "advi": _fit_advi,
-              "fullrank_advi": _fit_advi}[method]
+              "fullrank_advi": _fit_advi, "gibbs": _fit_gibbs}[method]
     start = time.perf_counter()
     with _quiet_pymc(progressbar):
         dt = runner(model, method, opts, random_seed, progressbar)
@@ -243,15 +262,33 @@ def _training_loglik(model: pm.Model, posterior: xr.Dataset) -> np.ndarray:
     return np.asarray(total.isel(draw=0).values, dtype=float)
 
 
+def _map_optimizer(model: pm.Model, optimizer: str) -> str:
+    """``optimizer`` with "auto" resolved: "em" if the model declares an EM step."""
+    from bayesrec.inference.em import em_step_of
+
+    if optimizer == "auto":
+        return "em" if em_step_of(model) is not None else "L-BFGS-B"
+    if optimizer == "em" and em_step_of(model) is None:
+        raise InputError("optimizer 'em' needs a model that declares an EM step "
+                         "(bayesrec.inference.em.set_em_step); use 'L-BFGS-B'")
+    return optimizer
+
+
 def _fit_map(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     seeds = _child_seeds(random_seed, opts["restarts"])
+    optimizer = _map_optimizer(model, opts["optimizer"])
+    if optimizer == "em":
+        from bayesrec.inference.em import em_restarts
+
+        all_chains, reports, observed, constant = em_restarts(model, opts, seeds)
+        return _combine_restarts(all_chains, reports, opts, optimizer, observed, constant)
     runs, reports = [], []
     for restart, seed in enumerate(seeds):
         initvals = initial_values(model, opts["init"], seed)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The optimizer did not converge")
             dt = pm.find_MAP(
-                method=opts["optimizer"], model=model, initvals=initvals, jitter=False,
+                method=optimizer, model=model, initvals=initvals, jitter=False,
                 random_seed=seed, return_inferencedata=True, progressbar=progressbar,
                 maxiter=opts["maxiter"], tol=opts["tol"],
             )
@@ -272,7 +309,15 @@ def _fit_map(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     )
     for report, ll in zip(reports, _training_loglik(model, all_chains), strict=True):
         report["log_likelihood"] = float(ll)
-    keep = list(range(len(runs)))
+    first = runs[0]
+    return _combine_restarts(all_chains, reports, opts, optimizer,
+                             first["observed_data"].to_dataset(),
+                             first["constant_data"].to_dataset())
+
+
+def _combine_restarts(all_chains, reports, opts, optimizer, observed, constant) -> xr.DataTree:
+    """Keep every restart as a chain, or the best by training log-likelihood."""
+    keep = list(range(len(reports)))
     if opts["combine"] == "best":
         keep = [int(np.argmax([r["log_likelihood"] for r in reports]))]
     posterior = all_chains.isel(chain=keep).assign_coords(chain=np.arange(len(keep)))
@@ -282,12 +327,11 @@ def _fit_map(model, method, opts, random_seed, progressbar) -> xr.DataTree:
         coords={"restart": np.arange(len(reports))},
     )
     report["kept"] = ("restart", np.isin(np.arange(len(reports)), list(keep)))
-    report.attrs["optimizer"] = opts["optimizer"]
-    first = runs[0]
+    report.attrs["optimizer"] = optimizer
     return xr.DataTree.from_dict({
         "posterior": posterior,
-        "observed_data": first["observed_data"].to_dataset(),
-        "constant_data": first["constant_data"].to_dataset(),
+        "observed_data": observed,
+        "constant_data": constant,
         "optimizer_result": report,
     })
 
@@ -299,7 +343,9 @@ def _fit_nuts(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     chains = opts["chains"]
     cores = opts["cores"] or min(chains, os.cpu_count() or 1)
     initvals = initial_values(model, "prior", random_seed) if opts["init"] == "prior" else None
-    nuts = {"target_accept": opts["target_accept"], "max_treedepth": opts["max_treedepth"]}
+    depth_key = {"numpyro": "max_tree_depth", "blackjax": "max_num_doublings"}.get(
+        sampler, "max_treedepth")  # pymc; nutpie's "maxdepth" is renamed by PyMC
+    nuts = {"target_accept": opts["target_accept"], depth_key: opts["max_treedepth"]}
     dt = pm.sample(
         draws=opts["draws"], tune=opts["tune"], chains=chains, cores=cores,
         random_seed=random_seed, progressbar=progressbar, nuts_sampler=sampler,
@@ -307,6 +353,12 @@ def _fit_nuts(model, method, opts, random_seed, progressbar) -> xr.DataTree:
         compute_convergence_checks=False, quiet=not progressbar,
     )
     return dt
+
+
+def _fit_gibbs(model, method, opts, random_seed, progressbar) -> xr.DataTree:
+    from bayesrec.inference.gibbs import fit_gibbs
+
+    return fit_gibbs(model, opts, random_seed, progressbar)
 
 
 def _require_jax(sampler: str) -> None:
@@ -322,12 +374,19 @@ def _require_jax(sampler: str) -> None:
 
 def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     seed_init, seed_fit, seed_draw = _child_seeds(random_seed, 3)
-    start = initial_values(model, opts["init"], seed_init)
+    if opts["init"] == "map":
+        map_fit = _fit_map(model, "map", {**_DEFAULTS["map"]}, seed_init, progressbar)
+        post = map_fit["posterior"].to_dataset()
+        start = {rv.name: post[rv.name].values[0, 0] for rv in model.free_RVs}
+    else:
+        start = initial_values(model, opts["init"], seed_init)
+    start_sigma = ({model.rvs_to_values[rv].name: opts["start_sigma"] for rv in model.free_RVs}
+                   if method == "advi" else None)
     tracker = CheckParametersConvergence(every=100, tolerance=opts["tol"],
                                                       diff="relative")
     approx = pm.fit(
         n=opts["n"], method=method, model=model, random_seed=seed_fit, start=start,
-        progressbar=progressbar, obj_optimizer=pm.adam(learning_rate=opts["learning_rate"]),
+        start_sigma=start_sigma, progressbar=progressbar, obj_optimizer=pm.adam(learning_rate=opts["learning_rate"]),
         callbacks=[tracker],
     )
     dt = approx.sample(draws=opts["draws"], random_seed=seed_draw, return_inferencedata=True)
@@ -425,12 +484,21 @@ def package_versions() -> dict[str, str]:
 
 @contextmanager
 def _quiet_pymc(progressbar: bool):
-    """Silence PyMC's INFO logging during a fit unless a progress bar was asked for."""
+    """Silence PyMC's INFO logging during a fit unless a progress bar was asked for.
+
+    Also silences PyTensor's "could not link to a BLAS" warning: PyMC compiles the
+    one-off initial-point function of some distributions (the LKJ prior) with the C
+    backend, which warns on pip installs; that function runs a handful of times, so
+    the missing BLAS costs nothing.  Everything that runs in the sampling loop is
+    compiled with Numba, which brings its own BLAS.
+    """
     logger = logging.getLogger("pymc")
     level = logger.level
     if not progressbar:
         logger.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*could not link to a BLAS")
+            yield
     finally:
         logger.setLevel(level)

@@ -33,11 +33,18 @@ def _format(path: Path, format: str | None) -> str:
 
 
 def _storable(fit: xr.DataTree) -> xr.DataTree:
-    """Object-dtype coordinates (mixed ids) are stored as strings."""
+    """Object-dtype coordinates (mixed ids) are stored as strings, boolean attrs as 0/1.
+
+    (netCDF has no boolean attributes: ``advi.attrs["converged"]`` would not save.)
+    """
     out = fit.copy()
     for node in out.subtree:
         ds = node.to_dataset()
         changed = False
+        if any(isinstance(v, (bool, np.bool_)) for v in ds.attrs.values()):
+            ds.attrs = {k: int(v) if isinstance(v, (bool, np.bool_)) else v
+                        for k, v in ds.attrs.items()}
+            changed = True
         for name, coord in ds.coords.items():
             if coord.dtype == object:
                 ds = ds.assign_coords({name: coord.astype(str)})

@@ -22,6 +22,7 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError, UnknownIdError
 from bayesrec.inference.fit import _quiet_pymc
+from bayesrec.inference.population import extend_with_new_ids
 from bayesrec.models.base import _check_n, top_n_from_scores
 from bayesrec.models.registry import build_model, model_info
 from bayesrec.predictions import from_draws
@@ -92,8 +93,30 @@ def _universe(fit: xr.DataTree) -> tuple[pd.Index, pd.Index, RatingScale]:
             RatingScale.from_dict(json.loads(ident.attrs["scale"])))
 
 
+def _as_ids(ids) -> np.ndarray:
+    """Ids as a 1-d array, keeping Python types (a list [1, "a"] must not become strings)."""
+    if isinstance(ids, (list, tuple)):
+        return pd.Index(list(ids)).to_numpy()
+    if isinstance(ids, (pd.Index, pd.Series)):
+        return ids.to_numpy()
+    arr = np.asarray(ids)
+    return np.atleast_1d(np.asarray(ids, dtype=object) if arr.dtype == object else arr)
+
+
+def _encode(index: pd.Index, ids, what: str, strict: bool) -> tuple[np.ndarray, list]:
+    """Codes of ids, and the distinct ids that are new (code -1) unless ``strict``."""
+    if strict:
+        return _codes(index, ids, what), []
+    ids = _as_ids(ids)
+    if ids.ndim != 1:
+        raise InputError(f"{what} ids must be one-dimensional, got shape {ids.shape}")
+    codes = index.get_indexer(ids).astype(np.int64)
+    new = pd.unique(np.asarray(ids, dtype=object)[codes < 0]).tolist()
+    return codes, new
+
+
 def _codes(index: pd.Index, ids, what: str) -> np.ndarray:
-    ids = np.atleast_1d(np.asarray(ids, dtype=object if np.asarray(ids).dtype == object else None))
+    ids = _as_ids(ids)
     if ids.ndim != 1:
         raise InputError(f"{what} ids must be one-dimensional, got shape {ids.shape}")
     codes = index.get_indexer(ids)
@@ -110,12 +133,14 @@ def _thin(posterior: xr.Dataset, max_draws: int | None, min_draws: int) -> xr.Da
     """At most ``max_draws`` draws in all (evenly spaced per chain); point fits are tiled.
 
     A MAP fit has one draw per chain: its predictive is the plug-in distribution,
-    so the point is repeated ``min_draws`` times to sample rating noise.
+    so the points are repeated to give ``min_draws`` draws in all (shared between
+    the chains, e.g. MAP restarts) to sample rating noise.
     """
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     if n_draw == 1 and min_draws > 1:
-        return posterior.isel(draw=np.zeros(min_draws, dtype=int)).assign_coords(
-            draw=np.arange(min_draws))
+        per_chain = max(1, -(-min_draws // n_chain))
+        return posterior.isel(draw=np.zeros(per_chain, dtype=int)).assign_coords(
+            draw=np.arange(per_chain))
     if max_draws is not None and n_chain * n_draw > max_draws:
         per_chain = max(1, max_draws // n_chain)
         idx = np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
@@ -129,7 +154,7 @@ def _thin(posterior: xr.Dataset, max_draws: int | None, min_draws: int) -> xr.Da
 def predict(fit: xr.DataTree, users=None, items=None, *, pairs: Ratings | None = None,
             model: pm.Model | None = None, max_draws: int | None = 1000,
             point_draws: int = 200, keep_draws: bool = True,
-            random_seed: int | None = None) -> xr.Dataset:
+            unknown: str = "population", random_seed: int | None = None) -> xr.Dataset:
     """Posterior-predictive ratings for (user, item) pairs.
 
     Parameters
@@ -148,6 +173,11 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs: Ratings | None =
         draws sampled around the point (the plug-in predictive).
     keep_draws : bool
         Keep the per-draw ``mu`` and ``rating`` arrays (dims chain, draw, pair).
+    unknown : {"population", "error"}
+        Users or items the fit has never seen: predict from the population
+        distribution (their variables drawn from the model given each posterior
+        draw's hyperparameters, see :mod:`bayesrec.inference.population`; the
+        uncertainty is correspondingly wide), or raise :class:`UnknownIdError`.
     random_seed : int, optional
 
     Returns
@@ -166,30 +196,60 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs: Ratings | None =
         users, items = pairs.user_ids, pairs.item_ids
     if users is None or items is None:
         raise InputError("predict needs users= and items= (equal-length id sequences) or pairs=")
-    ucodes, icodes = _codes(user_index, users, "user"), _codes(item_index, items, "item")
+    if unknown not in ("population", "error"):
+        raise InputError(f"unknown must be 'population' or 'error', got {unknown!r}")
+    strict = unknown == "error"
+    (ucodes, new_users), (icodes, new_items) = (_encode(user_index, users, "user", strict),
+                                                _encode(item_index, items, "item", strict))
     if len(ucodes) != len(icodes):
         raise InputError(f"mismatched lengths: {len(ucodes)} users and {len(icodes)} items")
     if len(ucodes) == 0:
         raise InputError("no pairs to predict")
     model = model if model is not None else model_from_fit(fit)
     posterior = _thin(fit["posterior"].to_dataset(), max_draws, point_draws)
-    var_names = ["mu", "rating"] + (["prob"] if "prob" in model.named_vars else [])
+    if new_users or new_items:
+        with _quiet_pymc(False):
+            model, posterior, extended = extend_with_new_ids(
+                model, posterior, new_users, new_items, random_seed=random_seed)
+        user_index, item_index = extended.users, extended.items
+        ucodes = user_index.get_indexer(_as_ids(users)).astype(np.int64)
+        icodes = item_index.get_indexer(_as_ids(items)).astype(np.int64)
     with _swapped_pairs(model, ucodes, icodes), _quiet_pymc(False):
         pp = pm.sample_posterior_predictive(
-            xr.DataTree.from_dict({"posterior": posterior}), model=model, var_names=var_names,
-            random_seed=random_seed, progressbar=False, predictions=True,
+            xr.DataTree.from_dict({"posterior": posterior}), model=model,
+            var_names=["mu", "rating"], random_seed=random_seed, progressbar=False,
+            predictions=True,
         )
+        prob = (_posterior_mean(model, "prob", posterior if new_users or new_items
+                                else _thin(fit["posterior"].to_dataset(), max_draws, 1))
+                if "prob" in model.named_vars else None)
     out = pp["predictions"].to_dataset()
     rating = out["rating"].values
     if np.issubdtype(rating.dtype, np.integer) and scale.levels is not None:
         rating = scale.values_of(rating)
-    prob = out["prob"].mean(("chain", "draw")).values if "prob" in out else None
     return from_draws(
-        user_index.to_numpy()[ucodes], item_index.to_numpy()[icodes], rating, scale,
+        _as_ids(users), _as_ids(items), rating, scale,
         mu_draws=out["mu"].values, prob=prob, keep_draws=keep_draws,
         attrs={"model": fit.attrs.get("bayesrec_model"), "method": fit.attrs.get("method"),
                "n_draws": int(posterior.sizes["chain"] * posterior.sizes["draw"])},
     )
+
+
+def _posterior_mean(model: pm.Model, name: str, posterior: xr.Dataset) -> np.ndarray:
+    """Posterior mean of a deterministic over the distinct draws, as a running sum.
+
+    (Level probabilities are pairs x levels per draw: storing them for every
+    draw, or for every repeat of a MAP point, would take gigabytes.)
+    """
+    fn = model.compile_fn(model[name], inputs=model.free_RVs, on_unused_input="ignore",
+                          point_fn=False)
+    draws = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
+    values = [draws[rv.name].values for rv in model.free_RVs]
+    total = 0.0
+    for s in range(draws.sizes["sample"]):
+        out = fn(*[v[s] for v in values])
+        total = total + (out[0] if isinstance(out, list) else out)
+    return total / draws.sizes["sample"]
 
 
 class _swapped_pairs:
@@ -220,16 +280,26 @@ def expected_ratings(fit: xr.DataTree, users=None, *, model: pm.Model | None = N
                      max_draws: int | None = 200, batch_pairs: int = 250_000) -> tuple:
     """Posterior mean and sd of the expected rating ``mu`` for every item, per user.
 
-    Returns ``(user_codes, mean, sd)`` with ``mean``/``sd`` of shape (users, items).
-    Batched over users; the work per batch is vectorised over pairs, with one
-    loop over posterior draws accumulating running moments (no per-user loop).
+    Returns ``(user_codes, mean, sd)`` with ``mean``/``sd`` of shape (users, items)
+    and the users' codes in the fit's universe (-1 for users it has never seen,
+    whose expected ratings come from the population distribution, see
+    :func:`predict`).  Batched over users; the work per batch is vectorised over
+    pairs, with one loop over posterior draws accumulating running moments (no
+    per-user loop).
     """
     _check_fit(fit)
     user_index, item_index, _ = _universe(fit)
     users = user_index.to_numpy() if users is None else users
-    ucodes = _codes(user_index, users, "user")
+    known_codes, new_users = _encode(user_index, users, "user", strict=False)
+    ucodes = known_codes
     model = model if model is not None else model_from_fit(fit)
     posterior = _thin(fit["posterior"].to_dataset(), max_draws, 1)
+    if new_users:  # point fits are tiled so that the population draws vary
+        posterior = _thin(fit["posterior"].to_dataset(), max_draws, min(max_draws or 50, 50))
+        with _quiet_pymc(False):
+            model, posterior, extended = extend_with_new_ids(model, posterior, new_users, [],
+                                                             random_seed=0)
+        ucodes = extended.users.get_indexer(_as_ids(users)).astype(np.int64)
     draws = posterior.stack(sample=("chain", "draw")).transpose("sample", ...)
     fn = model.compile_fn(model["mu"], inputs=model.free_RVs, on_unused_input="ignore",
                           point_fn=False)
@@ -253,7 +323,7 @@ def expected_ratings(fit: xr.DataTree, users=None, *, model: pm.Model | None = N
         mean[start:start + len(block)] = m.reshape(len(block), n_items)
         var = np.maximum(total_sq / n - m * m, 0.0) * (n / max(n - 1, 1))
         sd[start:start + len(block)] = np.sqrt(var).reshape(len(block), n_items)
-    return ucodes, mean, sd
+    return known_codes, mean, sd
 
 
 def recommend(fit: xr.DataTree, users, n: int = 10, *, exclude_rated: bool = True,
@@ -267,7 +337,7 @@ def recommend(fit: xr.DataTree, users, n: int = 10, *, exclude_rated: bool = Tru
     """
     _check_fit(fit)
     scalar = np.ndim(users) == 0
-    users = np.atleast_1d(np.asarray(users, dtype=object if np.asarray(users).dtype == object else None))
+    users = _as_ids(users)
     model = model if model is not None else model_from_fit(fit)
     info = model_info(model)
     train = info.ratings if info is not None else ratings_from_fit(fit)

@@ -60,10 +60,17 @@ class BayesianRecommender(Recommender):
         if (user_codes < 0).any() or (item_codes < 0).any():
             raise UnknownIdError(
                 f"{int((user_codes < 0).sum())} user(s) and {int((item_codes < 0).sum())} "
-                f"item(s) are unknown to the fitted {self.name} model"
+                f"item(s) are unknown to the fitted {self.name} model; predict them by id "
+                "with .predict(users, items) to get population predictions"
             )
         return predict(self.fit_, train.users.to_numpy()[user_codes],
                        train.items.to_numpy()[item_codes], model=self.model_,
+                       random_seed=self.random_seed, **kwargs)
+
+    def predict(self, users, items, **kwargs) -> xr.Dataset:
+        """Predict pairs by raw ids; ids unseen in training get population predictions."""
+        self._require_fitted()
+        return predict(self.fit_, users, items, model=self.model_,
                        random_seed=self.random_seed, **kwargs)
 
     def recommend(self, users, n: int = 10, *, exclude_rated: bool = True, **kwargs) -> xr.Dataset:

@@ -21,7 +21,7 @@ from bayesrec.models._common import (
     rating_coords,
     with_biases,
 )
-from bayesrec.models.registry import register
+from bayesrec.models.registry import BAYESIAN_METHODS, register
 
 __all__ = ["bpmf", "bpmf_default_priors"]
 
@@ -49,19 +49,23 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
     }
 
 
+def _scale_prior(scale: float, n: int):
+    """Gamma(2, 2 / scale) prior on a scale: mean ``scale``, zero density at zero.
+
+    Boundary-avoiding (Chung et al. 2013): point estimates (MAP) and mean-field
+    ADVI of hierarchical models otherwise collapse a scale to zero.
+    """
+    return pm.Gamma.dist(alpha=2.0, beta=2.0 / scale, shape=n)
+
+
 def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation: str):
     """Factors of one side (users or items) with a Normal + LKJ-Cholesky hyperprior."""
     mean = pm.Normal(f"{side}_factor_mean", 0.0, p["mean_sd"], dims="factor")
     chol, _, stds = pm.LKJCholeskyCov(
         f"{side}_factor_chol", n=n_factors, eta=p["lkj_eta"],
-        sd_dist=pm.HalfNormal.dist(p["factor_sd_scale"], shape=n_factors), compute_corr=True,
+        sd_dist=_scale_prior(p["factor_sd_scale"], n_factors), compute_corr=True,
     )
     pm.Deterministic(f"{side}_factor_sd", stds, dims="factor")
-    # Start at a diagonal covariance (half the prior scale): a constant initial value also
-    # keeps PyMC from compiling the LKJ sampler to C (no BLAS on pip installs) for it.
-    packed = np.zeros(n_factors * (n_factors + 1) // 2)
-    packed[np.cumsum(np.arange(1, n_factors + 1)) - 1] = 0.5 * p["factor_sd_scale"]
-    pm.modelcontext(None).set_initval(pm.modelcontext(None)[f"{side}_factor_chol"], packed)
     if parameterisation == "centered":
         return pm.MvNormal(f"{side}_factors", mean, chol=chol, dims=(dim, "factor"))
     z = pm.Normal(f"{side}_factors_std", 0.0, 1.0, dims=(dim, "factor"))
@@ -75,11 +79,16 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
               "Markov Chain Monte Carlo, ICML 2008",
     predicts="gaussian",
     default_method="nuts",
+    methods=BAYESIAN_METHODS + ("gibbs",),
+    method_options={"advi": {"parameterisation": "centered"},
+                    "fullrank_advi": {"parameterisation": "centered"},
+                    "gibbs": {"parameterisation": "centered"}},
     fast={
         "method": "advi",
         "options": {"n_factors": 3},
         "fit": {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
-                "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200}},
+                "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200},
+                "gibbs": {"draws": 200, "tune": 100, "chains": 2}},
     },
 )
 def bpmf(
@@ -101,7 +110,7 @@ def bpmf(
         U_u &\sim \mathcal N(\mu_U, \Sigma_U), \qquad V_i \sim \mathcal N(\mu_V, \Sigma_V) \\
         \mu_U, \mu_V &\sim \mathcal N(0, s_\mu^2 I) \\
         \Sigma_U = L_U L_U^\top,\ \Sigma_V = L_V L_V^\top &\sim
-            \text{LKJ-Cholesky}(\eta) \text{ with } \text{HalfNormal}(s_\Sigma) \text{ sds} \\
+            \text{LKJ-Cholesky}(\eta) \text{ with } \text{Gamma}(2, 2/s_\Sigma) \text{ sds} \\
         b_u \sim \mathcal N(0, \tau^2),\ c_i \sim \mathcal N(0, \tau^2),\
         \tau &\sim \text{HalfNormal}(s_\tau), \quad m \sim \mathcal N(\text{centre}, s_m^2),
         \quad \sigma \sim \text{HalfNormal}(s_\sigma)
@@ -109,8 +118,12 @@ def bpmf(
     **Deviations from the paper.**  The paper puts a Normal-Wishart hyperprior on
     :math:`(\mu_U, \Lambda_U)` (conjugate, so it can be Gibbs sampled).  A Wishart
     cannot be sampled by NUTS in PyMC, so the precision is replaced by a covariance
-    with an LKJ prior on its correlations and half-normal priors on its scales, and
-    the mean prior is not tied to the covariance.  By default the factors are
+    with an LKJ prior on its correlations and Gamma(2, ·) priors on its scales, and
+    the mean prior is not tied to the covariance.  The Gamma(2) scale prior has zero
+    density at zero ("boundary-avoiding", Chung et al. 2013): with a half-normal,
+    mean-field ADVI switched most factor dimensions off (their scales collapsed to
+    ~0.02) and MAP collapsed them all.  For ADVI the registry also uses the centred
+    parameterisation (u1 test RMSE 0.910 against 0.927 non-centred).  By default the factors are
     *non-centred*, :math:`U_u = \mu_U + L_U z_u` with :math:`z_u \sim \mathcal N(0, I)`
     (``user_factors_std``), which removes the funnel between factors and their
     covariance that makes a centred model hard for NUTS; ``parameterisation="centered"``

@@ -53,6 +53,13 @@ class ModelSpec:
         Settings for demos and contract tests: ``{"options": {...}, "fit": {method:
         {...}}, "method": ...}`` (model options, fit options per inference method, and
         the method the demo uses).
+    fit_defaults : dict
+        The model's own default fit options per method (``{"map": {"restarts": 8}}``),
+        applied by :func:`make_recommender` under the fast settings and the caller's.
+    method_options : dict
+        Recommended model options per inference method (``{"map": {"priors": {...}}}``),
+        for example the stronger shrinkage a point estimate needs; applied by
+        :func:`make_recommender` under the fast settings and the caller's options.
     """
 
     name: str
@@ -65,6 +72,24 @@ class ModelSpec:
     methods: tuple[str, ...] = BAYESIAN_METHODS
     default_method: str = "map"
     fast: dict = field(default_factory=dict)
+    fit_defaults: dict = field(default_factory=dict)
+    method_options: dict = field(default_factory=dict)
+
+    def resolve(self, method: str | None = None, *, options: dict | None = None,
+                fit_options: dict | None = None, fast: bool = False) -> tuple[str, dict, dict]:
+        """The method, model options and fit options a recommender will use.
+
+        Precedence, lowest first: the factory's defaults (not listed here), the
+        model's recommended options for the method, the fast settings (when
+        ``fast``), the caller's.
+        """
+        method = self.resolve_method(method, fast=fast)
+        fast_spec = self.fast if fast else {}
+        options = {**self.method_options.get(method, {}), **fast_spec.get("options", {}),
+                   **(options or {})}
+        fit_options = {**self.fit_defaults.get(method, {}),
+                       **fast_spec.get("fit", {}).get(method, {}), **(fit_options or {})}
+        return method, options, fit_options
 
     def resolve_method(self, method: str | None = None, *, fast: bool = False) -> str:
         """``method``, else the fast-mode method (when ``fast``), else the default."""
@@ -86,7 +111,8 @@ _REGISTRY: dict[str, ModelSpec] = {}
 def register(name: str, *, kind: Literal["bayesian", "baseline"] = "bayesian", title: str,
              reference: str = "", summary: str = "", predicts="gaussian",
              methods: tuple[str, ...] | None = None, default_method: str | None = None,
-             fast: dict | None = None):
+             fast: dict | None = None, fit_defaults: dict | None = None,
+             method_options: dict | None = None):
     """Class/function decorator adding a model to the registry under ``name``."""
 
     def decorate(obj):
@@ -97,6 +123,7 @@ def register(name: str, *, kind: Literal["bayesian", "baseline"] = "bayesian", t
             name=name, kind=kind, build=obj, title=title, reference=reference,
             summary=summary or (inspect.getdoc(obj) or "").split("\n")[0], predicts=predicts,
             methods=ms, default_method=default_method or ms[0], fast=fast or {},
+            fit_defaults=fit_defaults or {}, method_options=method_options or {},
         )
         return obj
 
@@ -168,7 +195,10 @@ def build_model(name: str, ratings: Ratings, **options) -> pm.Model:
     Options are checked against the factory's signature (an unknown option raises
     listing the valid ones) and recorded, with the defaults filled in, on the
     returned model, so that a fit can say which model and config produced it and
-    rebuild the model later.
+    rebuild the model later.  A factory that derives an option from the data (for
+    example MPMA's clusters) records the derived value as the dict attribute
+    ``bayesrec_derived_options`` of its model; it replaces the option in the config,
+    so that rebuilding uses it rather than deriving it again.
     """
     spec = get_spec(name)
     if spec.kind != "bayesian":
@@ -177,6 +207,7 @@ def build_model(name: str, ratings: Ratings, **options) -> pm.Model:
         raise InputError(f"a model needs a bayesrec.Ratings, got {type(ratings).__name__}")
     config = _check_options(spec, options)
     model = spec.build(ratings, **options)
+    config.update(getattr(model, "bayesrec_derived_options", None) or {})
     model.bayesrec_info = ModelInfo(name=name, config=config, ratings=ratings)
     return model
 
@@ -209,10 +240,8 @@ def make_recommender(name: str, method: str | None = None, *, options: dict | No
     random_seed : int, optional
     """
     spec = get_spec(name)
-    method = spec.resolve_method(method, fast=fast)
-    options = {**(spec.fast.get("options", {}) if fast else {}), **(options or {})}
-    fast_fit = spec.fast.get("fit", {}).get(method, {}) if fast else {}
-    fit_options = {**fast_fit, **(fit_options or {})}
+    method, options, fit_options = spec.resolve(method, options=options,
+                                                fit_options=fit_options, fast=fast)
     if method not in spec.methods:
         raise InputError(
             f"unknown method {method!r} for model {name!r}; valid methods are: "

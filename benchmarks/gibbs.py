@@ -1,0 +1,294 @@
+"""Benchmark: BPMF by block-Gibbs inside PyMC against myFM and NUTS on MovieLens 100K.
+
+In one process, on the same folds (u1..u5 by default):
+
+* **myFM** (Bayesian factorisation machine, Gibbs; rank 10, 200 iterations, all kept,
+  user and item hyperprior groups, one-hot user and item features): the reference row.
+  Skipped with a message when ``myfm`` is not installed.
+* **bayesrec BPMF, Gibbs** (``fit(model, "gibbs")`` on ``bpmf(n_factors=10,
+  parameterisation="centered")``): test RMSE of the posterior mean (``predict``), time
+  per fold (model build, compile, sampling and prediction), its ratio to myFM's,
+  split R-hat and bulk ESS of the training log-likelihood and of the per-draw test
+  RMSE.
+* **ESS per second against NUTS on u1** (``fit(bpmf, "nuts")`` via nutpie, the default
+  non-centred BPMF, same posterior): ESS of the per-draw test RMSE and the median ESS
+  of the predicted mean of 200 test pairs, divided by each fit's wall time.
+* **Sweep time** of the Gibbs sampler on simulated data (100k and 1M ratings,
+  10/20/50 factors), timed on the steps directly.
+
+Prints tables and writes ``benchmarks/results/gibbs.json``.  ``--quick`` runs u1 only
+with short chains, no NUTS, and a small scaling grid.
+
+    BAYESREC_DATA=/path/holding/ml-100k python benchmarks/gibbs.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesrec.data.movielens import movielens_folds
+from bayesrec.data.synthetic import simulate_ratings
+from bayesrec.errors import InputError
+from bayesrec.evaluation import versions
+from bayesrec.inference import fit, predict
+from bayesrec.inference.gibbs import gibbs_steps
+from bayesrec.models import build_model
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "gibbs.json"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+def rmse(pred, truth) -> float:
+    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(truth)) ** 2)))
+
+
+def draw_predictions(dt: xr.DataTree, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``mu`` of every posterior draw at the pairs (chain, draw, pair), one draw at a time."""
+    post = dt["posterior"].to_dataset()
+    U, V = post["user_factors"].values, post["item_factors"].values
+    b, c, m = post["user_bias"].values, post["item_bias"].values, post["offset"].values
+    out = np.empty(U.shape[:2] + (len(users),))
+    for ch in range(U.shape[0]):
+        for d in range(U.shape[1]):
+            out[ch, d] = (m[ch, d] + b[ch, d, users] + c[ch, d, items]
+                          + np.einsum("nk,nk->n", U[ch, d, users], V[ch, d, items]))
+    return out
+
+
+def trace_diagnostics(dt: xr.DataTree, test, pair_sample: np.ndarray) -> dict:
+    """R-hat / ESS of the log-likelihood and of the per-draw test RMSE; ESS of 200 pairs."""
+    mu = draw_predictions(dt, test.user, test.item)
+    per_draw_rmse = np.sqrt(((mu - test.rating) ** 2).mean(-1))
+    traces = xr.Dataset({"test_rmse": (("chain", "draw"), per_draw_rmse)})
+    stats = dt["sample_stats"].to_dataset()
+    if "log_likelihood" in stats:
+        traces["log_likelihood"] = stats["log_likelihood"]
+    rhat, ess = az.rhat(traces), az.ess(traces, method="bulk")
+    pairs = xr.Dataset({"mu": (("chain", "draw", "pair"), mu[:, :, pair_sample])})
+    pair_ess = az.ess(pairs, method="bulk")["mu"].values
+    out = {f"rhat_{k}": float(rhat[k]) for k in traces.data_vars}
+    out |= {f"ess_{k}": float(ess[k]) for k in traces.data_vars}
+    out["ess_pairs_median"] = float(np.median(pair_ess))
+    out["n_draws"] = int(mu.shape[0] * mu.shape[1])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the rows
+# ---------------------------------------------------------------------------------------------
+def run_myfm(split, seed: int) -> dict | None:
+    try:
+        import myfm
+        import scipy.sparse as sps
+    except ImportError:
+        print("myfm is not installed (pip install myfm): skipping the myFM row",
+              file=sys.stderr)
+        return None
+    train, test = split.train, split.test
+    n_users, n_items = train.n_users, train.n_items
+
+    def one_hot(r):
+        n = r.n_ratings
+        rows = np.concatenate([np.arange(n), np.arange(n)])
+        cols = np.concatenate([r.user, n_users + r.item])
+        return sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, n_users + n_items))
+
+    start = time.perf_counter()
+    fm = myfm.MyFMRegressor(rank=10, random_seed=seed)
+    fm.fit(one_hot(train), train.rating, n_iter=200, n_kept_samples=200,
+           group_shapes=[n_users, n_items])
+    pred = fm.predict(one_hot(test))
+    seconds = time.perf_counter() - start
+    return {"rmse": rmse(train.scale.clip(pred), test.rating), "rmse_unclipped": rmse(pred, test.rating),
+            "seconds": seconds}
+
+
+def run_gibbs(split, seed: int, fit_options: dict, pair_sample: np.ndarray) -> tuple[dict, object]:
+    start = time.perf_counter()
+    model = build_model("bpmf", split.train, n_factors=10, parameterisation="centered")
+    dt = fit(model, "gibbs", random_seed=seed, **fit_options)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = predict(dt, pairs=split.test, model=model, random_seed=seed, keep_draws=False,
+                   max_draws=None)
+    predict_seconds = time.perf_counter() - start
+    row = {"rmse": rmse(pred["mean"].values, split.test.rating), "fit_seconds": fit_seconds,
+           "predict_seconds": predict_seconds, "seconds": fit_seconds + predict_seconds}
+    row |= trace_diagnostics(dt, split.test, pair_sample)
+    return row, dt
+
+
+def run_nuts(split, seed: int, draws: int, tune: int, pair_sample: np.ndarray) -> dict:
+    start = time.perf_counter()
+    model = build_model("bpmf", split.train, n_factors=10)
+    dt = fit(model, "nuts", random_seed=seed, draws=draws, tune=tune, chains=2)
+    seconds = time.perf_counter() - start
+    pred = predict(dt, pairs=split.test, model=model, random_seed=seed, keep_draws=False,
+                   max_draws=None)
+    row = {"rmse": rmse(pred["mean"].values, split.test.rating), "fit_seconds": seconds,
+           "draws": draws, "tune": tune}
+    row |= trace_diagnostics(dt, split.test, pair_sample)
+    stats = dt["sample_stats"].to_dataset()
+    row["mean_tree_depth"] = float(stats["tree_depth"].mean()) if "tree_depth" in stats else None
+    row["divergences"] = int(stats["diverging"].sum()) if "diverging" in stats else None
+    return row
+
+
+def sweep_time(n_ratings: int, n_factors: int, sweeps: int, seed: int) -> dict:
+    """Median seconds per sweep of the Gibbs compound step, timed on the steps themselves."""
+    n_users, n_items = (943, 1682) if n_ratings <= 100_000 else (6040, 3706)
+    ratings, _ = simulate_ratings(n_users=n_users, n_items=n_items, n_ratings=n_ratings,
+                                  n_factors=5, seed=seed)
+    model = build_model("bpmf", ratings, n_factors=n_factors, parameterisation="centered")
+    steps = gibbs_steps(model)
+    for j, step in enumerate(steps):
+        step.setup_chain(np.random.default_rng(seed + j), 0, sweeps)
+    point = model.initial_point()
+    times, parts = [], {type(s).__name__: [] for s in steps}
+    for _ in range(sweeps + 1):
+        t0 = time.perf_counter()
+        for step in steps:
+            t = time.perf_counter()
+            point, _ = step.step(point)
+            parts[type(step).__name__].append(time.perf_counter() - t)
+        times.append(time.perf_counter() - t0)
+    return {"n_ratings": n_ratings, "n_users": n_users, "n_items": n_items,
+            "n_factors": n_factors, "sweeps": sweeps,
+            "seconds_per_sweep": float(np.median(times[1:])),
+            "parts": {k: float(np.median(v[1:])) for k, v in parts.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-home", help="folder holding ml-100k/ (default $BAYESREC_DATA)")
+    parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, default=None, help="Gibbs draws per chain")
+    parser.add_argument("--tune", type=int, default=None, help="Gibbs burn-in sweeps per chain")
+    parser.add_argument("--cores", type=int, default=1, help="Gibbs: parallel chains")
+    parser.add_argument("--compare-cores", action="store_true",
+                        help="also time the u1 Gibbs fit with cores=2")
+    parser.add_argument("--nuts-draws", type=int, default=150)
+    parser.add_argument("--nuts-tune", type=int, default=150)
+    parser.add_argument("--no-nuts", action="store_true")
+    parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="u1, short chains, no NUTS")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    folds = ["u1"] if args.quick else [f.strip() for f in args.folds.split(",") if f.strip()]
+    try:
+        splits = movielens_folds(folds, data_home=args.data_home)
+    except (InputError, FileNotFoundError) as exc:
+        print(f"benchmarks/gibbs.py: MovieLens 100K is not available, nothing to do.\n{exc}",
+              file=sys.stderr)
+        return 0
+    gibbs_opts = {"draws": args.draws or (100 if args.quick else 300),
+                  "tune": args.tune or (60 if args.quick else 100),
+                  "chains": 2, "cores": args.cores}
+    rng = np.random.default_rng(args.seed)
+    record = {"benchmark": "gibbs", "dataset": "ml-100k", "folds": folds, "seed": args.seed,
+              "gibbs_options": gibbs_opts, "created_at": datetime.now(UTC).isoformat(
+                  timespec="seconds"), "versions": versions(), "per_fold": {}}
+    dt_u1 = None
+    for name, split in zip(folds, splits, strict=True):
+        pair_sample = rng.choice(split.test.n_ratings, 200, replace=False)
+        print(f"{name}: myFM ...", file=sys.stderr, flush=True)
+        ref = run_myfm(split, args.seed)
+        print(f"{name}: bayesrec BPMF Gibbs ...", file=sys.stderr, flush=True)
+        row, dt = run_gibbs(split, args.seed, gibbs_opts, pair_sample)
+        if name == "u1":
+            dt_u1, pairs_u1 = dt, pair_sample
+        if ref is not None:
+            row["time_ratio_to_myfm"] = row["seconds"] / ref["seconds"]
+        record["per_fold"][name] = {"myfm": ref, "gibbs": row}
+        print(f"  myFM {ref}\n  gibbs {row}", file=sys.stderr, flush=True)
+
+    if args.compare_cores and "u1" in folds:
+        print("u1: Gibbs with cores=2 ...", file=sys.stderr, flush=True)
+        row, _ = run_gibbs(splits[folds.index("u1")], args.seed, {**gibbs_opts, "cores": 2},
+                           pairs_u1)
+        record["u1_cores2"] = row
+
+    if not (args.no_nuts or args.quick) and dt_u1 is not None:
+        print(f"u1: NUTS (nutpie) {args.nuts_draws} draws ...", file=sys.stderr, flush=True)
+        nuts = run_nuts(splits[folds.index("u1")], args.seed, args.nuts_draws, args.nuts_tune,
+                        pairs_u1)
+        gibbs = record["per_fold"]["u1"]["gibbs"]
+        ratios = {}
+        for key in ("ess_test_rmse", "ess_pairs_median"):
+            ratios[key] = (gibbs[key] / gibbs["seconds"]) / (nuts[key] / nuts["fit_seconds"])
+        record["nuts_u1"] = nuts
+        record["ess_per_second_ratio_gibbs_over_nuts"] = ratios
+
+    if not args.no_scaling:
+        grid = [(100_000, 10)] if args.quick else [
+            (100_000, 10), (100_000, 20), (100_000, 50), (1_000_000, 10), (1_000_000, 20),
+            (1_000_000, 50)]
+        record["scaling"] = []
+        for n, k in grid:
+            print(f"sweep time: {n} ratings, {k} factors ...", file=sys.stderr, flush=True)
+            record["scaling"].append(sweep_time(n, k, 3 if args.quick else 5, args.seed))
+
+    print_tables(record)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def print_tables(record: dict) -> None:
+    rows = []
+    for fold, r in record["per_fold"].items():
+        g, m = r["gibbs"], r["myfm"] or {}
+        rows.append({"fold": fold, "myfm_rmse": m.get("rmse"), "myfm_s": m.get("seconds"),
+                     "gibbs_rmse": g["rmse"], "gibbs_s": g["seconds"],
+                     "ratio": g.get("time_ratio_to_myfm"), "rhat_ll": g.get("rhat_log_likelihood"),
+                     "rhat_test_rmse": g["rhat_test_rmse"], "ess_ll": g.get("ess_log_likelihood"),
+                     "ess_test_rmse": g["ess_test_rmse"]})
+    table = pd.DataFrame(rows).set_index("fold")
+    if len(table) > 1:
+        table.loc["mean"] = table.mean()
+    print("MovieLens 100K, n_factors=10 (seconds per fold include compile and prediction)")
+    print(table.to_string(float_format=lambda x: f"{x:.4f}" if abs(x) < 10 else f"{x:.1f}"))
+    if "u1_cores2" in record:
+        c2 = record["u1_cores2"]
+        print(f"\nu1, Gibbs with cores=2: {c2['seconds']:.1f} s (fit {c2['fit_seconds']:.1f} s), "
+              f"RMSE {c2['rmse']:.4f}")
+    if "nuts_u1" in record:
+        n, g = record["nuts_u1"], record["per_fold"]["u1"]["gibbs"]
+        print("\nESS per second on u1 (wall time of the fit, compile included)")
+        for name, row, secs in (("gibbs", g, g["seconds"]), ("nuts", n, n["fit_seconds"])):
+            print(f"  {name:5s} draws {row['n_draws']:5d}  {secs:8.1f} s  RMSE {row['rmse']:.4f}  "
+                  f"ESS(test RMSE) {row['ess_test_rmse']:7.1f} ({row['ess_test_rmse'] / secs:.3f}/s)"
+                  f"  median ESS(pair mean) {row['ess_pairs_median']:7.1f} "
+                  f"({row['ess_pairs_median'] / secs:.3f}/s)")
+        print(f"  ratio gibbs / nuts: {record['ess_per_second_ratio_gibbs_over_nuts']}")
+    if "scaling" in record:
+        print("\nGibbs seconds per sweep (median; simulated ratings)")
+        sc = pd.DataFrame([{"ratings": s["n_ratings"], "factors": s["n_factors"],
+                            "s/sweep": s["seconds_per_sweep"], **s["parts"]}
+                           for s in record["scaling"]])
+        print(sc.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

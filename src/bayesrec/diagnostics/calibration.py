@@ -1,0 +1,118 @@
+"""Calibration of predictive intervals on held-out ratings.
+
+A predictive distribution is calibrated when its central ``p`` intervals hold a
+share ``p`` of the held-out ratings, for every ``p``.  :func:`interval_coverage`
+reads the intervals a prediction stores (its ``quantiles``, central 50, 80, 90
+and 95 %); :func:`calibration_table` computes intervals at finer levels from
+the prediction's predictive draws (``rating (chain, draw, pair)``) when it kept
+them.
+
+Ratings on a discrete scale are compared with interval ends included; a
+predictive that is itself discrete (level probabilities) therefore covers at
+least its nominal level, and usually more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from bayesrec.data.ratings import Ratings
+from bayesrec.errors import InputError
+from bayesrec.metrics import LEVELS, check_aligned
+from bayesrec.predictions import central_interval
+
+__all__ = ["interval_coverage", "calibration_table", "coverage_dataset", "FINE_LEVELS"]
+
+#: Levels of :func:`calibration_table` when the prediction holds draws.
+FINE_LEVELS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)) + (0.98, 0.99)
+
+_TOL = 1e-9
+
+
+def coverage_dataset(rating, lower, upper, levels) -> xr.Dataset:
+    """Coverage of intervals ``lower, upper (level, pair)`` of ``rating (pair)``, over ``level``.
+
+    Variables: ``coverage`` (share of ratings inside, ends included), ``below`` and
+    ``above`` (shares outside on each side), ``width`` (mean interval width),
+    ``nominal`` (the level itself) and ``n`` (the number of ratings).
+    """
+    rating = np.asarray(rating, dtype=float)[None, :]
+    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    below = (rating < lower - _TOL).mean(-1)
+    above = (rating > upper + _TOL).mean(-1)
+    levels = np.asarray(levels, dtype=float)
+    ds = xr.Dataset(
+        {"coverage": ("level", 1.0 - below - above), "below": ("level", below),
+         "above": ("level", above), "width": ("level", (upper - lower).mean(-1)),
+         "nominal": ("level", levels)},
+        coords={"level": levels},
+    )
+    ds["n"] = rating.shape[1]
+    ds["coverage"].attrs["long_name"] = "share of held-out ratings inside the central interval"
+    return ds
+
+
+def interval_coverage(prediction: xr.Dataset, test: Ratings, levels=LEVELS) -> xr.Dataset:
+    """Coverage of the prediction's central intervals at ``levels`` on ``test``'s ratings.
+
+    Parameters
+    ----------
+    prediction : Dataset
+        A prediction of exactly ``test``'s pairs (see :mod:`bayesrec.predictions`).
+    test : Ratings
+    levels : sequence of float
+        Central interval levels the prediction's ``quantiles`` support (default
+        0.5, 0.8, 0.9, 0.95).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``level``: ``coverage``, ``below``, ``above``, ``width``, ``nominal``, ``n``.
+    """
+    check_aligned(prediction, test)
+    bounds = []
+    for level in levels:
+        try:
+            lo, hi = central_interval(prediction, level)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        bounds.append((lo.values, hi.values))
+    lower = np.stack([b[0] for b in bounds])
+    upper = np.stack([b[1] for b in bounds])
+    ds = coverage_dataset(test.rating, lower, upper, levels)
+    ds.attrs["source"] = "quantiles"
+    return ds
+
+
+def calibration_table(prediction: xr.Dataset, test: Ratings, levels=None) -> xr.Dataset:
+    """Coverage of central predictive intervals at many levels (a calibration curve).
+
+    With the predictive draws ``rating (chain, draw, pair)`` in the prediction,
+    intervals are their empirical quantiles at ``levels`` (default
+    :data:`FINE_LEVELS`, 0.05 to 0.99), clipped to the rating scale like the
+    stored quantiles; without draws, the levels the stored quantiles support.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`interval_coverage`; ``attrs["source"]`` says ``"draws"`` or
+        ``"quantiles"``.  ``.to_dataframe()`` gives the table.
+    """
+    check_aligned(prediction, test)
+    if "rating" not in prediction:
+        return interval_coverage(prediction, test, LEVELS if levels is None else levels)
+    levels = np.asarray(FINE_LEVELS if levels is None else levels, dtype=float)
+    if levels.ndim != 1 or not ((levels > 0) & (levels < 1)).all():
+        raise InputError(f"levels must be numbers strictly between 0 and 1, got {levels}")
+    draws = prediction["rating"].transpose("chain", "draw", "pair").values
+    flat = draws.reshape(-1, draws.shape[-1])
+    probs = np.concatenate([(1 - levels) / 2, (1 + levels) / 2])
+    q = np.quantile(flat, probs, axis=0)
+    low, high = prediction.attrs.get("scale_low"), prediction.attrs.get("scale_high")
+    if low is not None and high is not None:
+        q = np.clip(q, low, high)
+    ds = coverage_dataset(test.rating, q[:len(levels)], q[len(levels):], levels)
+    ds.attrs["source"] = "draws"
+    ds.attrs["n_draws"] = int(flat.shape[0])
+    return ds

@@ -1,0 +1,246 @@
+"""Evaluate model quantities for many posterior draws at once (no Python loop per draw).
+
+The model's graph of a quantity (``mu``, ``prob``, the training log-likelihood)
+is written in terms of its free random variables.  :class:`DrawEvaluator`
+replaces each free variable by a tensor with one extra leading *sample*
+dimension and vectorises the graph with
+:func:`pytensor.graph.replace.vectorize_graph`, so one compiled function maps a
+block of ``S`` draws to ``S`` values of every quantity.  The function is
+compiled once per model and quantity (cached) and called once per block of
+draws; blocks are sized so that no array larger than ``max_elements`` numbers
+is needed.
+
+Pairs other than the training pairs are evaluated by swapping the model's
+``user_idx``/``item_idx`` data containers (as :func:`bayesrec.inference.predict`
+does); the compiled function reads them at call time.  The training
+log-likelihood needs the training pairs (its observed values are those of the
+fit), so it is always evaluated without a swap.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+from pytensor.graph.replace import vectorize_graph
+from pytensor.graph.traversal import ancestors
+from pytensor.tensor.random.op import RandomVariable
+
+from bayesrec.errors import InputError
+
+__all__ = [
+    "DrawEvaluator",
+    "draw_evaluator",
+    "iter_draw_blocks",
+    "evaluate_draws",
+    "log_likelihood_draws",
+    "MAX_ELEMENTS",
+]
+
+#: Default memory budget: the largest number of array elements a block of draws may need.
+MAX_ELEMENTS = 2**25  # 33.5 M float64 values, 268 MB
+
+#: Name of the per-draw training log-likelihood (summed over observations).
+LOG_LIKELIHOOD = "log_likelihood"
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class DrawEvaluator:
+    """A compiled function from a block of draws of the free variables to model quantities.
+
+    Parameters
+    ----------
+    model : pm.Model
+    var_names : sequence of str
+        Named variables of the model to evaluate (deterministics such as ``mu`` or
+        ``prob``).
+    log_likelihood : bool
+        Also evaluate ``log_likelihood``: the log-density of every observed variable at
+        its observed value, summed over observations (one number per draw).
+
+    Attributes
+    ----------
+    inputs : list of str
+        The free variables the quantities depend on (the posterior must hold them).
+    outputs : list of str
+        ``var_names`` plus ``"log_likelihood"`` when asked for.
+    """
+
+    def __init__(self, model: pm.Model, var_names: Sequence[str] = ("mu",), *,
+                 log_likelihood: bool = False):
+        missing = [v for v in var_names if v not in model.named_vars]
+        if missing:
+            raise InputError(f"the model has no variable(s) {missing}; it has "
+                             f"{sorted(model.named_vars)}")
+        outs = [model[v] for v in var_names]
+        self.outputs = list(var_names)
+        if log_likelihood:
+            if not model.observed_RVs:
+                raise InputError("the model has no observed variable: no log-likelihood")
+            terms = [pm.logp(rv, model.rvs_to_values[rv], warn_rvs=False).sum()
+                     for rv in model.observed_RVs]
+            outs.append(pt.add(*terms) if len(terms) > 1 else terms[0])
+            self.outputs.append(LOG_LIKELIHOOD)
+        if not outs:
+            raise InputError("nothing to evaluate: give var_names or log_likelihood=True")
+        needed = set(ancestors(outs))
+        free = [rv for rv in model.free_RVs if rv in needed]
+        batched = {rv: pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape), name=rv.name)
+                   for rv in free}
+        vec = vectorize_graph(outs, replace=batched)
+        vec = vec if isinstance(vec, list) else [vec]
+        left = {v.name for v in ancestors(vec)
+                if v.owner is not None and isinstance(v.owner.op, RandomVariable)}
+        if left:
+            raise InputError(
+                f"cannot vectorise {self.outputs}: random variables {sorted(map(str, left))} "
+                "remain in the graph after replacing the free variables"
+            )
+        self.inputs = [rv.name for rv in free]
+        self._dtypes = [rv.dtype for rv in free]
+        self._fn = pytensor.function(list(batched.values()), vec, on_unused_input="ignore")
+
+    def __call__(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Evaluate for ``S`` draws: ``values[name]`` has shape ``(S, *shape of name)``."""
+        args = [np.asarray(values[name], dtype=dtype)
+                for name, dtype in zip(self.inputs, self._dtypes, strict=True)]
+        out = self._fn(*args)
+        return dict(zip(self.outputs, out, strict=True))
+
+
+def draw_evaluator(model: pm.Model, var_names: Sequence[str] = ("mu",), *,
+                   log_likelihood: bool = False) -> DrawEvaluator:
+    """A (cached) :class:`DrawEvaluator` of ``var_names`` for ``model``."""
+    key = (tuple(var_names), bool(log_likelihood))
+    per_model = _CACHE.setdefault(model, {})
+    if key not in per_model:
+        per_model[key] = DrawEvaluator(model, var_names, log_likelihood=log_likelihood)
+    return per_model[key]
+
+
+def _posterior(fit) -> xr.Dataset:
+    if isinstance(fit, xr.DataTree):
+        if "posterior" not in fit.children:
+            raise InputError("the DataTree has no posterior group")
+        return fit["posterior"].to_dataset()
+    if isinstance(fit, xr.Dataset):
+        return fit
+    raise InputError(f"expected a fit DataTree or a posterior Dataset, got {type(fit).__name__}")
+
+
+def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
+                     max_elements: int = MAX_ELEMENTS
+                     ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
+    """Evaluate ``evaluator`` over the posterior in blocks of draws, in draw order.
+
+    Each block holds every chain and a run of draws ``draw_slice`` (positions),
+    sized so that ``chains * draws * n_pairs * width`` stays under
+    ``max_elements``.  Yields ``(draw_slice, {output: array (chain, draw, ...)})``.
+    The caller sets the pairs (with the model's data containers) beforehand.
+    """
+    post = _posterior(posterior)
+    missing = [n for n in evaluator.inputs if n not in post]
+    if missing:
+        raise InputError(f"the posterior lacks the free variable(s) {missing} of the model")
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    arrays = {n: post[n].transpose("chain", "draw", ...).values for n in evaluator.inputs}
+    # numbers per pair and draw: the widest row gathered per pair (e.g. a user's factors)
+    width = max([1, *(int(np.prod(a.shape[3:])) for a in arrays.values())])
+    per_draw = n_chain * max(1, n_pairs) * width
+    step = int(max(1, min(n_draw, max_elements // per_draw)))
+    for start in range(0, n_draw, step):
+        block = slice(start, min(start + step, n_draw))
+        d = block.stop - block.start
+        values = {n: a[:, block].reshape(n_chain * d, *a.shape[2:]) for n, a in arrays.items()}
+        out = evaluator(values)
+        yield block, {k: v.reshape(n_chain, d, *v.shape[1:]) for k, v in out.items()}
+
+
+def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",),
+                   model: pm.Model | None = None, posterior: xr.Dataset | None = None,
+                   max_elements: int = MAX_ELEMENTS) -> xr.Dataset:
+    """Model quantities (default ``mu``) for every posterior draw and the given pairs.
+
+    Parameters
+    ----------
+    fit : DataTree
+        A fit from :func:`bayesrec.inference.fit`.
+    users, items : sequences of raw ids, optional
+        The pairs; the training pairs when both are omitted.
+    var_names : sequence of str
+        Variables with a leading ``obs`` dim (``mu``, ``prob``, ...).
+    model : pm.Model, optional
+        Rebuilt from the fit when omitted.
+    posterior : Dataset, optional
+        Draws to use instead of the fit's posterior (e.g. a thinned one).
+    max_elements : int
+        Memory budget per block of draws (see :func:`iter_draw_blocks`).
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per name, dims ``(chain, draw, pair, ...)``, with ``user`` and
+        ``item`` id coordinates along ``pair``.
+    """
+    from bayesrec.inference.predict import (
+        _check_fit,
+        _codes,
+        _swapped_pairs,
+        _universe,
+        model_from_fit,
+    )
+
+    _check_fit(fit)
+    model = model if model is not None else model_from_fit(fit)
+    user_index, item_index, _ = _universe(fit)
+    if users is None and items is None:
+        const = fit["constant_data"].to_dataset()
+        ucodes = const["user_idx"].values.astype(np.int64)
+        icodes = const["item_idx"].values.astype(np.int64)
+    else:
+        ucodes, icodes = _codes(user_index, users, "user"), _codes(item_index, items, "item")
+        if len(ucodes) != len(icodes):
+            raise InputError(f"mismatched lengths: {len(ucodes)} users and {len(icodes)} items")
+    post = _posterior(fit) if posterior is None else posterior
+    evaluator = draw_evaluator(model, tuple(var_names))
+    parts: dict[str, list] = {v: [] for v in var_names}
+    with _swapped_pairs(model, ucodes, icodes):
+        for _, out in iter_draw_blocks(post, evaluator, n_pairs=len(ucodes),
+                                       max_elements=max_elements):
+            for v in var_names:
+                parts[v].append(out[v])
+    data = {}
+    for v in var_names:
+        arr = np.concatenate(parts[v], axis=1)
+        dims = tuple(model.named_vars_to_dims.get(v) or ())
+        if len(dims) != arr.ndim - 2 or dims[:1] != ("obs",):
+            dims = ("obs", *(f"{v}_dim_{k}" for k in range(arr.ndim - 3)))
+        data[v] = (("chain", "draw", "pair", *dims[1:]), arr)
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values,
+              "user": ("pair", user_index.to_numpy()[ucodes]),
+              "item": ("pair", item_index.to_numpy()[icodes])}
+    return xr.Dataset(data, coords=coords)
+
+
+def log_likelihood_draws(fit: xr.DataTree, *, model: pm.Model | None = None,
+                         posterior: xr.Dataset | None = None,
+                         max_elements: int = MAX_ELEMENTS) -> xr.DataArray:
+    """Training log-likelihood of every draw, summed over observations: ``(chain, draw)``."""
+    from bayesrec.inference.predict import _check_fit, model_from_fit
+
+    _check_fit(fit)
+    model = model if model is not None else model_from_fit(fit)
+    post = _posterior(fit) if posterior is None else posterior
+    evaluator = draw_evaluator(model, (), log_likelihood=True)
+    n_obs = fit["constant_data"].to_dataset()["user_idx"].size
+    blocks = [out[LOG_LIKELIHOOD] for _, out in
+              iter_draw_blocks(post, evaluator, n_pairs=n_obs, max_elements=max_elements)]
+    return xr.DataArray(np.concatenate(blocks, axis=1), dims=("chain", "draw"),
+                        coords={"chain": post["chain"].values, "draw": post["draw"].values},
+                        name=LOG_LIKELIHOOD)

@@ -1,0 +1,422 @@
+"""Kernels and small densities of the Gibbs sampler (:mod:`bayesrec.inference.gibbs`).
+
+One side (users, say) is drawn row by row from its Gaussian conditional given the
+other side.  For row ``u`` with ratings ``j`` in ``indptr[u]:indptr[u + 1]`` on
+other-side rows ``o_j``, features ``x_j = [F[o_j], 1]`` (the trailing 1 only when the
+row has a bias) and residuals ``y_j = r_j - base[o_j]``:
+
+.. math::
+
+    P_u = P_0 + s \\sum_j x_j x_j^\\top, \\qquad h_u = h_0 + s \\sum_j x_j y_j, \\qquad
+    \\theta_u \\sim \\mathcal N(P_u^{-1} h_u, P_u^{-1})
+
+with ``s`` the noise precision.  With ``P_u = C C^T`` (Cholesky) and ``w = C^{-1} h_u``,
+``theta_u = C^{-T} (w + eps)`` for a standard normal ``eps`` has exactly that law.
+Only the lower triangle of ``P_u`` is accumulated (``D (D + 1) / 2`` multiply-adds per
+rating, ``D`` = factors + bias), as dot products over the row's ratings gathered into
+a contiguous buffer (vectorised; faster here than a BLAS call per row).  Rows are independent given the other side, so the
+loop over rows is one batched pass with no Python per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "SdPrior",
+    "component_moments",
+    "cov_prior_weight",
+    "csr_by",
+    "draw_rows",
+    "draw_scale",
+    "gaussian_draw",
+    "inverse_wishart",
+    "lkj_cholesky_logp",
+    "partition_moments",
+    "residual_moments",
+    "scale_independence_mh",
+    "slice_1d",
+]
+
+_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noise_prec,
+                eps, out, gram_out, h_out, start, stop):
+    n_feat = feats.shape[1]
+    dim = n_feat + (1 if bias else 0)
+    longest = 0
+    for row in range(start, stop):
+        longest = max(longest, indptr[row + 1] - indptr[row])
+    xt = np.empty((dim, longest))  # the row's features, one contiguous line per feature
+    y = np.empty(longest)
+    prec = np.empty((dim, dim))
+    h = np.empty(dim)
+    w = np.empty(dim)
+    for row in range(start, stop):
+        first = indptr[row]
+        n = indptr[row + 1] - first
+        for jj in range(n):
+            o = other[first + jj]
+            for a in range(n_feat):
+                xt[a, jj] = feats[o, a]
+            if bias:
+                xt[n_feat, jj] = 1.0
+            y[jj] = rating[first + jj] - base[o]
+        # lower triangle of P = P0 + s X^T X and h = h0 + s X^T y (contiguous dot products)
+        for a in range(dim):
+            xa = xt[a]
+            t = 0.0
+            for jj in range(n):
+                t += xa[jj] * y[jj]
+            h_out[row, a] = t
+            h[a] = prior_h[a] + noise_prec * t
+            for b in range(a + 1):
+                xb = xt[b]
+                t = 0.0
+                for jj in range(n):
+                    t += xa[jj] * xb[jj]
+                gram_out[row, a, b] = t
+                gram_out[row, b, a] = t
+                prec[a, b] = prior_prec[a, b] + noise_prec * t
+        # in-place Cholesky of the lower triangle
+        for a in range(dim):
+            t = prec[a, a]
+            for k in range(a):
+                t -= prec[a, k] * prec[a, k]
+            if not t > 0.0:
+                return row  # not positive definite (or NaN): report the row
+            d = np.sqrt(t)
+            prec[a, a] = d
+            for b in range(a + 1, dim):
+                t = prec[b, a]
+                for k in range(a):
+                    t -= prec[b, k] * prec[a, k]
+                prec[b, a] = t / d
+        # forward: C w = h
+        for a in range(dim):
+            t = h[a]
+            for k in range(a):
+                t -= prec[a, k] * w[k]
+            w[a] = t / prec[a, a]
+        # backward: C^T theta = w + eps
+        for a in range(dim - 1, -1, -1):
+            t = w[a] + eps[row, a]
+            for k in range(a + 1, dim):
+                t -= prec[k, a] * out[row, k]
+            out[row, a] = t / prec[a, a]
+    return -1
+
+
+def draw_rows(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noise_prec, eps,
+              *, moments: bool = False):
+    """Exact draws of every row of one side from its Gaussian conditional.
+
+    Parameters
+    ----------
+    indptr : int64 array (n_rows + 1)
+        Row ``u``'s ratings are ``indptr[u]:indptr[u + 1]`` of ``other``/``rating``.
+    other : int64 array (n_ratings)
+        Other-side row of each rating, grouped by this side's row.
+    rating : float array (n_ratings)
+        Ratings, in the same order.
+    base : float array (n_other)
+        What the other side and the offset contribute to each rating's mean
+        outside the features (``offset + other bias (+ prior-mean term)``).
+    feats : float array (n_other, K)
+        The other side's features (its factors, or ``V @ L`` when non-centred).
+    bias : bool
+        Draw a bias with each row (a feature that is 1 for every rating).
+    prior_prec, prior_h : (D, D), (D,)
+        Prior precision and precision-times-mean of ``theta_u``, the same for every row.
+    noise_prec : float
+        ``1 / sigma**2``.
+    eps : float array (n_rows, D)
+        Standard normal draws.
+
+    moments : bool
+        Also return each row's data moments ``sum_j x_j x_j^T`` (n_rows, D, D) and
+        ``sum_j x_j y_j`` (n_rows, D), before the prior and the noise precision.
+
+    Returns
+    -------
+    (n_rows, D) array of draws (and the moments).
+    """
+    out = np.empty_like(eps)
+    gram, h = np.empty((len(eps), eps.shape[1], eps.shape[1])), np.empty_like(eps)
+    args = (indptr, other, rating, base, feats, bool(bias),
+            np.ascontiguousarray(prior_prec, dtype=np.float64),
+            np.ascontiguousarray(prior_h, dtype=np.float64), float(noise_prec), eps, out, gram, h)
+    bad = _draw_block(*args, 0, len(indptr) - 1)
+    if bad >= 0:
+        raise FloatingPointError(f"the conditional precision of row {bad} is not positive "
+                                 "definite (prior precision singular or non-finite values)")
+    return (out, gram, h) if moments else out
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _residual_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias):
+    total = 0.0
+    total_sq = 0.0
+    n_factors = user_factors.shape[1]
+    for j in range(rating.shape[0]):
+        u = user[j]
+        i = item[j]
+        e = rating[j] - user_bias[u] - item_bias[i]
+        for k in range(n_factors):
+            e -= user_factors[u, k] * item_factors[i, k]
+        total += e
+        total_sq += e * e
+    return total, total_sq
+
+
+def residual_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias):
+    """``(sum e, sum e**2)`` of ``e = r - b_u - c_i - U_u . V_i`` over all ratings."""
+    return _residual_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias)
+
+
+def gaussian_draw(rng: np.random.Generator, prec: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One draw from ``N(P^-1 h, P^-1)``."""
+    chol = np.linalg.cholesky(prec)
+    w = np.linalg.solve(chol, h)
+    return np.linalg.solve(chol.T, w + rng.standard_normal(len(h)))
+
+
+def csr_by(rows: np.ndarray, n_rows: int, *columns: np.ndarray):
+    """Group ratings by ``rows``: ``indptr`` and the ``columns`` reordered (stable)."""
+    order = np.argsort(rows, kind="stable")
+    counts = np.bincount(rows, minlength=n_rows)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return (indptr, *[np.ascontiguousarray(c[order]) for c in columns])
+
+
+# ---------------------------------------------------------------------------------------------
+# hyperparameter conditionals (small, numpy)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SdPrior:
+    """The prior of the standard deviations in an LKJ-Cholesky covariance.
+
+    ``kind="halfnormal"``: ``HalfNormal(a)``; ``kind="gamma"``: ``Gamma`` with shape
+    ``a`` and scale ``b`` (PyMC's ``Gamma(alpha=a, beta=1/b)``).  Densities are up to
+    a constant.
+    """
+
+    kind: str
+    a: float
+    b: float = 0.0
+
+    def logp(self, sd: np.ndarray) -> float:
+        sd = np.asarray(sd, dtype=float)
+        if self.kind == "halfnormal":
+            return float(-0.5 * ((sd / self.a) ** 2).sum())
+        return float(((self.a - 1) * np.log(sd) - sd / self.b).sum())
+
+    def scaling_terms_each(self, sd: np.ndarray):
+        """Per entry ``(power, quad, lin)`` arrays: ``logp(s_k sd_k)`` in ``s_k``."""
+        sd = np.asarray(sd, dtype=float)
+        if self.kind == "halfnormal":
+            return np.zeros_like(sd), sd**2 / (2 * self.a**2), np.zeros_like(sd)
+        return np.full_like(sd, self.a - 1), np.zeros_like(sd), -sd / self.b
+
+    def scaling_terms(self, sd: np.ndarray) -> tuple[float, float, float]:
+        """``(power, quad, lin)`` with ``logp(s sd) = power log s - quad s^2 + lin s + const``."""
+        sd = np.asarray(sd, dtype=float)
+        if self.kind == "halfnormal":
+            return 0.0, float((sd**2).sum() / (2 * self.a**2)), 0.0
+        return float(sd.size * (self.a - 1)), 0.0, float(-sd.sum() / self.b)
+
+
+def lkj_cholesky_logp(chol: np.ndarray, eta: float, sd_prior: SdPrior) -> float:
+    """Log-density of PyMC's ``LKJCholeskyCov(eta, sd_dist)`` at ``chol``, up to a constant.
+
+    Over the lower-triangular entries of ``chol`` (the distribution's own support,
+    before PyMC's log-diagonal transform): ``sum log p_sd(sd_i) + sum (2 eta - 3 + K -
+    i) log c_i + sum (log c_i - i log sd_i)`` with ``sd_i`` the norm of row ``i`` and
+    ``c_i = L_ii / sd_i``, as in ``pymc.distributions.multivariate._LKJCholeksyCovRV_logp``.
+    """
+    k = chol.shape[0]
+    sd = np.sqrt((chol**2).sum(axis=1))
+    corr_diag = np.diag(chol) / sd
+    idx = np.arange(k)
+    return float(
+        sd_prior.logp(sd)
+        + ((2 * eta - 3 + k - idx) * np.log(corr_diag)).sum()
+        + (np.log(corr_diag) - idx * np.log(sd)).sum()
+    )
+
+
+def cov_prior_weight(chol: np.ndarray, eta: float, sd_prior: SdPrior) -> float:
+    """Log-density of the LKJ-Cholesky prior carried over to ``Sigma = L L^T`` (up to a constant).
+
+    ``|d Sigma / d L| = 2^K prod_i L_ii^(K - i)`` (``i`` from 0), so the density of
+    ``Sigma`` is the density of ``L`` divided by it.
+    """
+    k = chol.shape[0]
+    return lkj_cholesky_logp(chol, eta, sd_prior) - float(
+        ((k - np.arange(k)) * np.log(np.diag(chol))).sum())
+
+
+def scale_independence_mh(rng: np.random.Generator, current: float, n: int, sum_sq: float,
+                          prior_scale: float) -> tuple[float, bool]:
+    """One exact MH update of a Gaussian scale with a ``HalfNormal(prior_scale)`` prior.
+
+    Target: ``p(s) ∝ s^-n exp(-sum_sq / (2 s^2)) exp(-s^2 / (2 prior_scale^2))`` (``n``
+    zero-mean Gaussian terms with sum of squares ``sum_sq``).  Proposal:
+    ``s^2 ~ InvGamma((n - 1) / 2, sum_sq / 2)``, whose density in ``s`` is the first two
+    factors, so the acceptance ratio is the prior's: ``exp(-(s'^2 - s^2) / (2 prior_scale^2))``.
+    """
+    proposal = float(np.sqrt((sum_sq / 2.0) / rng.gamma((n - 1) / 2.0)))
+    log_ratio = -(proposal**2 - current**2) / (2 * prior_scale**2)
+    if np.log(rng.uniform()) < log_ratio:
+        return proposal, True
+    return current, False
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _component_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias,
+                       offset, user_part, item_part, bias_weight):
+    sum_gg = 0.0
+    sum_gr = 0.0
+    n_factors = user_factors.shape[1]
+    for j in range(rating.shape[0]):
+        u = user[j]
+        i = item[j]
+        fitted = offset + user_bias[u] + item_bias[i]
+        g = bias_weight * (user_bias[u] + item_bias[i])
+        for k in range(n_factors):
+            fitted += user_factors[u, k] * item_factors[i, k]
+            g += user_part[u, k] * item_part[i, k]
+        res = rating[j] - fitted
+        sum_gg += g * g
+        sum_gr += g * res
+    return sum_gg, sum_gr
+
+
+def component_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias,
+                      offset, user_part, item_part, bias_weight):
+    """``(sum g^2, sum g * res)`` over ratings for a component ``g`` of the fitted mean.
+
+    ``g = bias_weight * (b_u + c_i) + user_part[u] . item_part[i]``, and
+    ``res = r - (offset + b_u + c_i + U_u . V_i)`` is the current residual.  A move
+    that rescales ``g`` by ``s`` changes the log-likelihood to
+    ``-(sum (res + (1 - s) g)^2) / (2 sigma^2)``: Gaussian in ``s``, from these two sums.
+    """
+    return _component_moments(user, item, rating, user_factors, item_factors, user_bias,
+                              item_bias, float(offset), np.ascontiguousarray(user_part),
+                              np.ascontiguousarray(item_part), float(bias_weight))
+
+
+def draw_scale(rng: np.random.Generator, power: float, quad: float, lin: float,
+               current: float) -> float:
+    """One exact draw from ``f(s) ∝ s^power exp(-quad s^2 + lin s)`` on ``s > 0``.
+
+    ``power = 0``: a normal truncated to ``s > 0`` (exact, by rejection).  ``power >
+    0``: ``log f`` is concave; one slice-sampling update from ``current``
+    (:func:`slice_1d`, the Laplace sd as its width).
+    """
+    if power == 0:
+        mean, sd = lin / (2 * quad), 1 / np.sqrt(2 * quad)
+        for _ in range(100):
+            s = mean + sd * rng.standard_normal()
+            if s > 0:
+                return float(s)
+        return float(stats.truncnorm.rvs(-mean / sd, np.inf, loc=mean, scale=sd,
+                                         random_state=rng))
+
+    def logf(s):
+        return power * np.log(s) - quad * s * s + lin * s if s > 0 else -np.inf
+
+    mode = (lin + np.sqrt(lin * lin + 8 * quad * power)) / (4 * quad)
+    width = 1 / np.sqrt(power / mode**2 + 2 * quad)
+    return slice_1d(rng, logf, current if current > 0 else mode, width=width)
+
+
+def slice_1d(rng: np.random.Generator, logf, x: float, *, width: float,
+             max_steps: int = 64) -> float:
+    """One univariate slice-sampling update of ``x`` for the log-density ``logf``.
+
+    Neal (2003), stepping out with at most ``max_steps`` widths in all (split at
+    random between the two sides, which keeps the update reversible), then
+    shrinkage.
+    """
+    level = logf(x) + np.log(rng.uniform())
+    left = x - width * rng.uniform()
+    right = left + width
+    steps_left = int(np.floor(max_steps * rng.uniform()))
+    steps_right = max_steps - 1 - steps_left
+    while steps_left > 0 and logf(left) > level:
+        left -= width
+        steps_left -= 1
+    while steps_right > 0 and logf(right) > level:
+        right += width
+        steps_right -= 1
+    while True:
+        new = left + (right - left) * rng.uniform()
+        if logf(new) > level:
+            return float(new)
+        if new < x:
+            left = new
+        else:
+            right = new
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _partition_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias,
+                       offset, item_lever, user_lever, cross):
+    s_rg1 = 0.0
+    s_g1g1 = 0.0
+    s_rg2 = 0.0
+    s_g1g2 = 0.0
+    s_g2g2 = 0.0
+    n_factors = user_factors.shape[1]
+    for j in range(rating.shape[0]):
+        u = user[j]
+        i = item[j]
+        b = user_bias[u]
+        c = item_bias[i]
+        res = rating[j] - offset - b - c
+        for k in range(n_factors):
+            res -= user_factors[u, k] * item_factors[i, k]
+        g1 = b * item_lever[i] + c * user_lever[u]
+        g2 = b * c * cross
+        s_rg1 += res * g1
+        s_g1g1 += g1 * g1
+        s_rg2 += res * g2
+        s_g1g2 += g1 * g2
+        s_g2g2 += g2 * g2
+    return s_rg1, s_g1g1, s_rg2, s_g1g2, s_g2g2
+
+
+def partition_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias,
+                      offset, item_lever, user_lever, cross):
+    """Sums over ratings for a move whose fitted mean changes by ``a g1 + a^2 g2``.
+
+    ``g1 = b_u item_lever[i] + c_i user_lever[u]``, ``g2 = b_u c_i cross``; returns
+    ``(sum res g1, sum g1^2, sum res g2, sum g1 g2, sum g2^2)`` with ``res`` the current
+    residual, so that ``sum (res - a g1 - a^2 g2)^2`` is a quartic in ``a``.
+    """
+    return _partition_moments(user, item, rating, user_factors, item_factors, user_bias,
+                              item_bias, float(offset), np.ascontiguousarray(item_lever),
+                              np.ascontiguousarray(user_lever), float(cross))
+
+
+def inverse_wishart(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
+    """One draw of ``Sigma ~ InvWishart(df, scale)`` (Bartlett decomposition of ``Sigma^-1``).
+
+    ``Sigma^-1 = (C A)(C A)^T`` with ``C = chol(scale^-1)``, ``A`` lower-triangular,
+    ``A_ii^2 ~ chi^2(df - i)`` (``i`` from 0) and standard normals below the diagonal;
+    ``E[Sigma] = scale / (df - K - 1)``.
+    """
+    k = scale.shape[0]
+    c = np.linalg.cholesky(np.linalg.inv(scale))
+    a = np.tril(rng.standard_normal((k, k)), -1)
+    a[np.diag_indices(k)] = np.sqrt(rng.chisquare(df - np.arange(k)))
+    m_inv = np.linalg.inv(c @ a)
+    return m_inv.T @ m_inv

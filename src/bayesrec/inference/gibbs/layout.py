@@ -1,0 +1,229 @@
+"""What the Gibbs steps need to know about a PMF / BPMF model, read once from the model."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+from pytensor.tensor.basic import get_underlying_scalar_constant_value
+from pytensor.tensor.exceptions import NotScalarConstantError
+
+from bayesrec.errors import InputError
+from bayesrec.inference.gibbs.kernels import SdPrior, csr_by
+from bayesrec.models.registry import model_info
+
+__all__ = ["SUPPORTED", "FactorLayout", "layout_of", "read_priors"]
+
+SUPPORTED = ("pmf", "bpmf")
+
+
+@functools.lru_cache(maxsize=16)
+def triangle(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows and columns of the packed lower triangle (PyMC's order), and its diagonal mask."""
+    rows, cols = np.tril_indices(k)
+    return rows, cols, rows == cols
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side (users or items): its point keys and its ratings grouped by row (CSR)."""
+
+    name: str  # "user" or "item"
+    factors: str  # point key of the sampled factors (``user_factors`` or ``user_factors_std``)
+    bias: str | None  # point key of the bias, or None
+    indptr: np.ndarray
+    other: np.ndarray  # other-side row of each rating, grouped by this side's row
+    rating: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+
+@dataclass(frozen=True)
+class FactorLayout:
+    """The structure of a PMF / BPMF model that the Gibbs steps rely on.
+
+    Read by :func:`layout_of` from the registry metadata (``model.bayesrec_info``:
+    name, config, training ratings) and, for the prior settings, from the model's
+    graph (:func:`read_priors`); it raises :class:`InputError` for other models.  The
+    tests check the resulting conditionals against the model's log-density.  Points are PyMC points (value-variable names, transformed
+    values: ``log`` of ``sigma`` and ``bias_sd``, packed Cholesky with a log diagonal).
+    """
+
+    model_name: str
+    n_factors: int
+    biases: bool
+    centred: bool
+    noise: float | None  # fixed noise sd, or None when learned
+    priors: dict
+    offset_centre: float
+    user: _Side
+    item: _Side
+    user_code: np.ndarray  # ratings in observation order
+    item_code: np.ndarray
+    rating: np.ndarray
+    value_names: dict  # RV name -> value-variable name (transformed names)
+
+    def side(self, name: str) -> _Side:
+        return self.user if name == "user" else self.item
+
+    def side_prior(self, point: dict, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, L)`` of the side's factor prior ``N(mean, L L^T)`` at ``point``."""
+        k = self.n_factors
+        if self.model_name == "pmf":
+            return np.zeros(k), np.eye(k) * self.priors[f"{side}_factor_sd"]
+        mean = np.asarray(point[f"{side}_factor_mean"], dtype=float)
+        packed = np.array(point[self.value_names[f"{side}_factor_chol"]], dtype=float)
+        rows, cols, diag = triangle(k)
+        packed[diag] = np.exp(packed[diag])  # CholeskyCovPacked: log of the diagonal
+        chol = np.zeros((k, k))
+        chol[rows, cols] = packed
+        return mean, chol
+
+    def packed_chol(self, chol: np.ndarray) -> np.ndarray:
+        """PyMC's value of a Cholesky factor: packed lower triangle, log of the diagonal."""
+        rows, cols, diag = triangle(self.n_factors)
+        packed = chol[rows, cols].copy()
+        packed[diag] = np.log(packed[diag])
+        return packed
+
+    def scaled_chol(self, point: dict, side: str, factor: np.ndarray) -> np.ndarray:
+        """The packed value of ``diag(factor) L`` (PyMC's value space: log of the diagonal)."""
+        packed = np.array(point[self.value_names[f"{side}_factor_chol"]], dtype=float)
+        rows, _, diag = triangle(self.n_factors)
+        packed[diag] += np.log(factor)
+        packed[~diag] *= factor[rows[~diag]]
+        return packed
+
+    def factors_of(self, point: dict, side: str) -> np.ndarray:
+        """The side's factors at ``point`` (``U = mu + z L^T`` when non-centred)."""
+        factors = np.asarray(point[self.side(side).factors], dtype=float)
+        if not self.centred:
+            mean, chol = self.side_prior(point, side)
+            factors = mean + factors @ chol.T
+        return factors
+
+    def bias_of(self, point: dict, side: str) -> np.ndarray:
+        s = self.side(side)
+        return np.asarray(point[s.bias], dtype=float) if self.biases else np.zeros(s.n_rows)
+
+    def offset(self, point: dict) -> float:
+        return float(point["offset"]) if self.biases else 0.0
+
+    def bias_sd(self, point: dict) -> float:
+        if self.model_name == "pmf":
+            return float(self.priors["bias_sd"])
+        return float(np.exp(point[self.value_names["bias_sd"]]))
+
+    def sigma(self, point: dict) -> float:
+        if self.noise is not None:
+            return self.noise
+        return float(np.exp(point[self.value_names["sigma"]]))
+
+
+def _constant(x) -> np.ndarray:
+    """The value of a distribution parameter that depends on no random variable."""
+    try:
+        return np.asarray(get_underlying_scalar_constant_value(x), dtype=float)
+    except NotScalarConstantError:
+        return np.asarray(x.eval(), dtype=float)
+
+
+def _prior(model: pm.Model, name: str, family: str) -> list[float]:
+    """The (constant, scalar) parameters of ``model[name]``'s prior, checking its family."""
+    rv = model[name]
+    op = rv.owner.op
+    if type(op).__name__ != family:
+        raise InputError(f"the gibbs method expects {name} ~ {family[:-2]}, found "
+                         f"{type(op).__name__[:-2]}: the factory changed; update "
+                         "bayesrec.inference.gibbs.layout")
+    values = [_constant(v) for v in op.dist_params(rv.owner)]
+    if any(np.ptp(v) > 0 for v in values if v.size > 1):
+        raise InputError(f"the gibbs method expects one prior scale for all of {name}")
+    return [float(v.ravel()[0]) for v in values]
+
+
+def _lkj_prior(model: pm.Model, name: str) -> tuple[float, SdPrior]:
+    """``(eta, sd prior)`` of an ``LKJCholeskyCov`` variable."""
+    rv = model[name]
+    eta = float(_constant(rv.owner.inputs[2]))
+    sd_dist = rv.owner.inputs[3]
+    kind = type(sd_dist.owner.op).__name__
+    params = [float(_constant(v).ravel()[0]) for v in sd_dist.owner.op.dist_params(sd_dist.owner)]
+    if kind == "HalfNormalRV":
+        return eta, SdPrior("halfnormal", params[1])
+    if kind == "GammaRV":  # PyTensor's gamma takes (shape, scale)
+        return eta, SdPrior("gamma", params[0], params[1])
+    raise InputError(f"the gibbs method supports HalfNormal or Gamma sds in {name}, not {kind}")
+
+
+def read_priors(model: pm.Model, name: str, biases: bool, learned_noise: bool) -> dict:
+    """The prior settings the conditionals need, read from the model's own graph.
+
+    Reading them from the graph (rather than from the factory's defaults) keeps the
+    sampler in step with the factory; a family it does not expect raises.
+    """
+    priors = {}
+    if learned_noise:
+        priors["noise_sd"] = _prior(model, "sigma", "HalfNormalRV")[1]
+    if biases:
+        priors["offset_centre"], priors["offset_sd"] = _prior(model, "offset", "NormalRV")
+    for side in ("user", "item"):
+        if name == "pmf":
+            mean, priors[f"{side}_factor_sd"] = _prior(model, f"{side}_factors", "NormalRV")
+            if mean != 0:
+                raise InputError(f"the gibbs method expects a zero prior mean for {side}_factors")
+        else:
+            priors[f"{side}_mean_sd"] = _prior(model, f"{side}_factor_mean", "NormalRV")[1]
+            priors[f"{side}_lkj_eta"], priors[f"{side}_sd_prior"] = _lkj_prior(
+                model, f"{side}_factor_chol")
+    if biases and name == "pmf":
+        sds = {_prior(model, f"{side}_bias", "NormalRV")[1] for side in ("user", "item")}
+        if len(sds) > 1:
+            raise InputError("the gibbs method expects one prior sd for user and item biases")
+        priors["bias_sd"] = sds.pop()
+    elif biases:
+        priors["bias_sd_scale"] = _prior(model, "bias_sd", "HalfNormalRV")[1]
+    return priors
+
+
+def layout_of(model: pm.Model) -> FactorLayout:
+    """The :class:`FactorLayout` of a PMF/BPMF model built by the registry."""
+    info = model_info(model)
+    if info is None or info.name not in SUPPORTED:
+        name = repr(info.name) if info is not None else "a custom model"
+        raise InputError(
+            f"the gibbs method samples the {' and '.join(SUPPORTED)} factories only (built with "
+            f"bayesrec.models.build_model), not {name}; use method='nuts'"
+        )
+    config = info.config
+    if config.get("link", "identity") != "identity":
+        raise InputError("the gibbs method needs link='identity' (the logistic link has no "
+                         "Gaussian conditional); use method='nuts'")
+    ratings = info.ratings
+    centred = info.name == "pmf" or config.get("parameterisation") == "centered"
+    suffix = "" if centred else "_std"
+    biases = bool(config.get("biases", True))
+    noise = config.get("noise", "learned")
+    priors = read_priors(model, info.name, biases, noise == "learned")
+    user, item = ratings.user.astype(np.int64), ratings.item.astype(np.int64)
+    rating = np.asarray(ratings.rating, dtype=np.float64)
+    if len(model["user_idx"].get_value()) != len(rating):
+        raise InputError("the model's user_idx no longer matches its training ratings "
+                         "(was pm.set_data left applied?)")
+    sides = {}
+    for name, rows, other, n in (("user", user, item, ratings.n_users),
+                                 ("item", item, user, ratings.n_items)):
+        indptr, other_sorted, rating_sorted = csr_by(rows, n, other, rating)
+        sides[name] = _Side(name, f"{name}_factors{suffix}", f"{name}_bias" if biases else None,
+                            indptr, other_sorted, rating_sorted)
+    return FactorLayout(
+        model_name=info.name, n_factors=int(config["n_factors"]), biases=biases,
+        centred=centred, noise=None if noise == "learned" else float(noise), priors=priors,
+        offset_centre=priors.get("offset_centre", 0.0), user=sides["user"],
+        item=sides["item"], user_code=user, item_code=item, rating=rating,
+        value_names={rv.name: model.rvs_to_values[rv].name for rv in model.free_RVs},
+    )

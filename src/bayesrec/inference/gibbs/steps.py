@@ -1,0 +1,322 @@
+r"""The exact conditional updates: factors, biases, offset, noise; BPMF hyperparameters.
+
+:class:`FactorGibbs` draws all user rows ``theta_u = (U_u, b_u)`` at once from their
+joint Gaussian conditional, then all item rows ``(V_i, c_i)`` given the new users.
+For row ``u`` with rated items ``i``, features ``x_i = (V_i, 1)``, residuals
+``y_ui = r_ui - m - c_i`` and the prior ``theta_u ~ N(mu_0, P_0^{-1})``:
+
+.. math::
+
+    P_u = P_0 + \sigma^{-2} \sum_i x_i x_i^\top, \qquad
+    \theta_u \mid \cdot \sim
+    \mathcal N\big(P_u^{-1} (P_0 \mu_0 + \sigma^{-2} \textstyle\sum_i x_i y_{ui}),
+    \ P_u^{-1}\big),
+
+with ``P_0 = diag(Sigma_U^{-1}, 1 / tau^2)`` (BPMF: ``Sigma_U = L L^T`` from the
+LKJ Cholesky factor; PMF: ``I / s_U^2`` and a fixed bias sd) and ``mu_0 = (mu_U,
+0)``.  Non-centred BPMF (``U_u = mu_U + L z_u``, ``z_u ~ N(0, I)``): the same for
+``theta_u = (z_u, b_u)`` with features ``(L^T V_i, 1)``, residuals ``y_ui - mu_U^T
+V_i`` and ``P_0 = diag(I, 1 / tau^2)``, ``mu_0 = 0``.  Then the offset
+``m ~ N(m_0, s_m^2)`` from its Gaussian conditional (precision ``1 / s_m^2 + N /
+sigma^2``, mean ``(m_0 / s_m^2 + sum(e) / sigma^2) / precision`` with ``e = r - b_u -
+c_i - U_u^T V_i``) and the noise ``sigma ~ HalfNormal(s)`` by an exact independence
+Metropolis-Hastings step (:func:`~bayesrec.inference.gibbs.kernels.scale_independence_mh`).
+
+:class:`HyperGibbs` updates BPMF's hyperparameters given the factors and biases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pymc.step_methods.compound import BlockedStep, Competence
+
+from bayesrec.errors import InputError
+from bayesrec.inference.gibbs.kernels import (
+    cov_prior_weight,
+    draw_rows,
+    gaussian_draw,
+    inverse_wishart,
+    residual_moments,
+    scale_independence_mh,
+)
+from bayesrec.inference.gibbs.layout import FactorLayout
+
+__all__ = ["FactorGibbs", "HyperGibbs", "LayoutStep", "log_likelihood"]
+
+
+def log_likelihood(layout: FactorLayout, point: dict) -> float:
+    """The training log-likelihood ``sum log N(r | mu, sigma)`` at ``point`` (one pass)."""
+    total, total_sq = residual_moments(
+        layout.user_code, layout.item_code, layout.rating, layout.factors_of(point, "user"),
+        layout.factors_of(point, "item"), layout.bias_of(point, "user"),
+        layout.bias_of(point, "item"))
+    n, offset, sigma = len(layout.rating), layout.offset(point), layout.sigma(point)
+    sse = total_sq - 2.0 * offset * total + n * offset**2
+    return float(-0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2))
+
+
+class LayoutStep(BlockedStep):
+    """A PyMC step method over a :class:`FactorLayout`; never assigned automatically.
+
+    With ``report_log_likelihood=True`` the step adds the statistic ``log_likelihood``:
+    the training log-likelihood of the point it returns (:func:`gibbs_steps` asks the
+    last step of a sweep for it, so it is the log-likelihood of each recorded draw).
+    """
+
+    def __init__(self, vars, layout: FactorLayout, *, report_log_likelihood: bool = False,
+                 model=None, blocked=True, rng=None):
+        self.vars = vars
+        self.layout = layout
+        self.rng = np.random.default_rng(rng)
+        self.report_log_likelihood = report_log_likelihood
+        if report_log_likelihood:  # per-instance statistics (PyMC reads both attributes)
+            self.stats_dtypes_shapes = {**self.stats_dtypes_shapes,
+                                        "log_likelihood": (np.float64, [])}
+            self.stats_dtypes = [{k: d for k, (d, _) in self.stats_dtypes_shapes.items()}]
+
+    @staticmethod
+    def competence(var, has_grad):
+        return Competence.INCOMPATIBLE
+
+    def _stats(self, point: dict, stats: dict, loglik: float | None = None) -> list[dict]:
+        if self.report_log_likelihood:
+            stats["log_likelihood"] = (log_likelihood(self.layout, point) if loglik is None
+                                       else loglik)
+        return [stats]
+
+
+class FactorGibbs(LayoutStep):
+    """Exact Gibbs updates of the factors, biases, offset and noise (see the module doc).
+
+    Statistic: ``noise_accepted``.
+    """
+
+    name = "factor_gibbs"
+    stats_dtypes_shapes = {"noise_accepted": (bool, [])}
+
+    def __init__(self, vars, layout: FactorLayout, *, hold_bias_sd: int = 0,
+                 rescale: bool = False, report_log_likelihood: bool = False, model=None,
+                 blocked=True, rng=None):
+        super().__init__(vars, layout, report_log_likelihood=report_log_likelihood,
+                         model=model, blocked=blocked, rng=rng)
+        self.hold_bias_sd = int(hold_bias_sd)
+        self.rescale = bool(rescale) and layout.model_name == "bpmf" and layout.centred
+        self.tune = False
+        self._sweep = 0
+
+    def setup_chain(self, rng, tune: int, draws: int) -> None:
+        super().setup_chain(rng, tune, draws)
+        self.tune = tune > 0
+        self._sweep = 0
+
+    def _burn_in_hold(self, point: dict) -> None:
+        """During the first ``hold_bias_sd`` burn-in sweeps, reset BPMF's bias scale.
+
+        From the initial point (factors at zero) the biases first take up all user
+        and item effects, and the chain then stays for hundreds of sweeps in a
+        metastable region (``tau`` about 0.3 on MovieLens, a higher likelihood but a
+        much lower posterior density) before the factor means take those effects
+        over.  Holding ``tau`` at ``bias_sd_scale / 20`` at the start of the first
+        sweeps lets the factors form first.  Burn-in draws are discarded, and
+        afterwards every update is exact.
+        """
+        lay = self.layout
+        if (self.tune and self._sweep < self.hold_bias_sd and lay.biases
+                and lay.model_name == "bpmf"):
+            point[lay.value_names["bias_sd"]] = np.asarray(
+                np.log(lay.priors["bias_sd_scale"] / 20))
+        self._sweep += 1
+
+    # -- one side -------------------------------------------------------------------------
+    def side_inputs(self, point: dict, side: str, other_factors: np.ndarray,
+                    other_bias: np.ndarray, offset: float, sigma: float) -> dict:
+        """The arguments of :func:`draw_rows` for one side at ``point`` (tests use it)."""
+        lay = self.layout
+        k = lay.n_factors
+        mean, chol = lay.side_prior(point, side)
+        dim = k + (1 if lay.biases else 0)
+        prior_prec, prior_h = np.zeros((dim, dim)), np.zeros(dim)
+        base = offset + other_bias
+        if lay.centred:
+            feats = other_factors
+            chol_inv = np.linalg.inv(chol)
+            prior_prec[:k, :k] = chol_inv.T @ chol_inv
+            prior_h[:k] = prior_prec[:k, :k] @ mean
+        else:  # U = mean + L z: z has a N(0, I) prior and features L^T V
+            feats = other_factors @ chol
+            base = base + other_factors @ mean
+            prior_prec[:k, :k] = np.eye(k)
+        if lay.biases:
+            prior_prec[k, k] = 1.0 / lay.bias_sd(point) ** 2
+        s = lay.side(side)
+        return {"indptr": s.indptr, "other": s.other, "rating": s.rating,
+                "base": np.ascontiguousarray(base, dtype=np.float64),
+                "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": lay.biases,
+                "prior_prec": prior_prec, "prior_h": prior_h, "noise_prec": 1.0 / sigma**2}
+
+    def _update_side(self, point, side, other_factors, other_bias, offset, sigma):
+        """Draw one side; write it into ``point``; return its factors and bias."""
+        lay = self.layout
+        k = lay.n_factors
+        inputs = self.side_inputs(point, side, other_factors, other_bias, offset, sigma)
+        s = lay.side(side)
+        eps = self.rng.standard_normal((s.n_rows, k + (1 if lay.biases else 0)))
+        theta, gram, h = draw_rows(eps=eps, moments=True, **inputs)
+        point[s.factors] = theta[:, :k].copy()
+        if lay.biases:
+            point[s.bias] = theta[:, k].copy()
+        if self.rescale:
+            self.rescale_factors(point, side, theta, gram, h, sigma)
+        return lay.factors_of(point, side), lay.bias_of(point, side)
+
+    def rescale_factors(self, point, side, theta, gram, h, sigma) -> bool:
+        r"""Rescale each factor's deviations and Cholesky row, ``U = mu + (U - mu) S``,
+        ``L -> S L``, given the new rows (centred BPMF; the non-centred half of an
+        interweaving scheme, ASIS).
+
+        The group ``(R_+)^K`` with Haar ``prod ds_k / s_k``: the MvNormal normalisers
+        cancel the Jacobian of the deviations, the LKJ part is unchanged, and the powers
+        of ``s`` from ``L``'s Jacobian and the LKJ-Cholesky density cancel, leaving
+        ``prod_k p_sd(s_k sd_k)`` times the likelihood, which is Gaussian in ``s`` with
+        ``F^T F`` and ``F^T res`` (``f_uik = (U_uk - mu_k) V_ik``) computed from the row
+        moments the draw already assembled (no pass over the ratings).  ``s`` is
+        proposed from the Gaussian part restricted to ``s > 0`` and accepted with the
+        remaining ``prod s_k^(a-1)`` of a Gamma(``a``) sd prior (exact MH on the group
+        from the identity; always accepted with a half-normal one).
+        """
+        lay = self.layout
+        k = lay.n_factors
+        mean, chol = lay.side_prior(point, side)
+        dev = theta[:, :k] - mean
+        res_proj = h[:, :k] - np.einsum("ukd,ud->uk", gram[:, :k, :], theta)
+        ftf = np.einsum("uk,ukl,ul->kl", dev, gram[:, :k, :k], dev)
+        ftr = (dev * res_proj).sum(axis=0)
+        power, quad, lin = lay.priors[f"{side}_sd_prior"].scaling_terms_each(
+            np.sqrt((chol**2).sum(axis=1)))
+        prec = ftf / sigma**2 + np.diag(2 * quad)
+        linear = (ftr + ftf.sum(axis=1)) / sigma**2 + lin
+        try:
+            for _ in range(100):
+                scale = gaussian_draw(self.rng, prec, linear)
+                if (scale > 0).all():
+                    break
+            else:
+                return False
+        except np.linalg.LinAlgError:  # no information on the scales yet (factors at zero)
+            return False
+        if not np.log(self.rng.uniform()) < (power * np.log(scale)).sum():
+            return False
+        point[lay.side(side).factors] = mean + dev * scale
+        point[lay.value_names[f"{side}_factor_chol"]] = lay.scaled_chol(point, side, scale)
+        return True
+
+    # -- the sweep ------------------------------------------------------------------------
+    def step(self, point: dict) -> tuple[dict, list[dict]]:
+        lay = self.layout
+        point = dict(point)
+        self._burn_in_hold(point)
+        sigma, offset = lay.sigma(point), lay.offset(point)
+        item_factors, item_bias = lay.factors_of(point, "item"), lay.bias_of(point, "item")
+        user_factors, user_bias = self._update_side(point, "user", item_factors, item_bias,
+                                                    offset, sigma)
+        item_factors, item_bias = self._update_side(point, "item", user_factors, user_bias,
+                                                    offset, sigma)
+        total, total_sq = residual_moments(lay.user_code, lay.item_code, lay.rating,
+                                           user_factors, item_factors, user_bias, item_bias)
+        n = len(lay.rating)
+        if lay.biases:
+            offset = self._draw_offset(total, n, sigma)
+            point["offset"] = np.asarray(offset)
+        sse = total_sq - 2.0 * offset * total + n * offset**2
+        accepted = True
+        if lay.noise is None:
+            sigma, accepted = scale_independence_mh(self.rng, sigma, n, sse,
+                                                    lay.priors["noise_sd"])
+            point[lay.value_names["sigma"]] = np.asarray(np.log(sigma))
+        loglik = -0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2)
+        return point, self._stats(point, {"noise_accepted": bool(accepted)}, loglik)
+
+    def offset_conditional(self, total: float, n: int, sigma: float) -> tuple[float, float]:
+        """``(mean, precision)`` of the offset given ``sum(e)`` over ``n`` ratings."""
+        prior_sd = self.layout.priors["offset_sd"]
+        prec = 1.0 / prior_sd**2 + n / sigma**2
+        return (self.layout.offset_centre / prior_sd**2 + total / sigma**2) / prec, prec
+
+    def _draw_offset(self, total: float, n: int, sigma: float) -> float:
+        mean, prec = self.offset_conditional(total, n, sigma)
+        return float(mean + self.rng.standard_normal() / np.sqrt(prec))
+
+
+class HyperGibbs(LayoutStep):
+    r"""Exact updates of BPMF's hyperparameters given the factors and biases.
+
+    For each side, with ``U`` the factors (``mu + z L^T`` when non-centred), ``n``
+    rows and prior ``mu ~ N(0, s_mu^2 I)``:
+
+    * ``mu | U, Sigma ~ N(P^{-1} Sigma^{-1} sum_u U_u, P^{-1})``, ``P = I / s_mu^2 + n
+      Sigma^{-1}``;
+    * ``Sigma = L L^T | U, mu``: the likelihood part has the shape of an inverse
+      Wishart, so ``Sigma' ~ InvWishart(n - K - 1, S)`` with ``S = sum_u (U_u - mu)(U_u
+      - mu)^T`` is proposed and accepted with the ratio of the LKJ-Cholesky prior
+      density carried over to ``Sigma`` (independence MH, exact; needs ``n > 2 K``);
+    * ``tau | b, c`` (the bias scale) by the same independence MH as the noise.
+
+    With the non-centred parameterisation the update keeps ``U`` fixed and rewrites
+    ``z = L'^{-1} (U - mu')``: a Gibbs update of ``(mu, Sigma)`` given ``U`` in the
+    centred coordinates (a bijection of the non-centred ones), so still exact; the
+    step then also owns the ``*_factors_std`` variables.
+    """
+
+    name = "hyper_gibbs"
+    stats_dtypes_shapes = {
+        "user_cov_accepted": (bool, []),
+        "item_cov_accepted": (bool, []),
+        "bias_sd_accepted": (bool, []),
+    }
+
+    def __init__(self, vars, layout: FactorLayout, **kwargs):
+        super().__init__(vars, layout, **kwargs)
+        too_few = [s.name for s in (layout.user, layout.item) if s.n_rows <= 2 * layout.n_factors]
+        if too_few:
+            raise InputError(f"the exact covariance update needs more than 2 x n_factors rows "
+                             f"per side; {too_few} have too few: use hyper='nuts'")
+
+    def step(self, point: dict) -> tuple[dict, list[dict]]:
+        lay = self.layout
+        point = dict(point)
+        out = {f"{side}_cov_accepted": self._update_side(point, side)
+               for side in ("user", "item")}
+        out["bias_sd_accepted"] = True
+        if lay.biases:
+            biases = np.concatenate([lay.bias_of(point, "user"), lay.bias_of(point, "item")])
+            tau, out["bias_sd_accepted"] = scale_independence_mh(
+                self.rng, lay.bias_sd(point), len(biases), float(biases @ biases),
+                lay.priors["bias_sd_scale"])
+            point[lay.value_names["bias_sd"]] = np.asarray(np.log(tau))
+        return point, self._stats(point, out)
+
+    def _update_side(self, point: dict, side: str) -> bool:
+        lay = self.layout
+        p = lay.priors
+        k = lay.n_factors
+        factors = lay.factors_of(point, side)
+        mean, chol = lay.side_prior(point, side)
+        n = factors.shape[0]
+        # mean | factors, Sigma
+        cov_inv = np.linalg.inv(chol @ chol.T)
+        mean = gaussian_draw(self.rng, np.eye(k) / p[f"{side}_mean_sd"] ** 2 + n * cov_inv,
+                             cov_inv @ factors.sum(axis=0))
+        # Sigma | factors, mean: inverse-Wishart proposal, LKJ prior ratio
+        dev = factors - mean
+        new_chol = np.linalg.cholesky(inverse_wishart(self.rng, n - k - 1, dev.T @ dev))
+        eta, sd_prior = p[f"{side}_lkj_eta"], p[f"{side}_sd_prior"]
+        log_ratio = (cov_prior_weight(new_chol, eta, sd_prior)
+                     - cov_prior_weight(chol, eta, sd_prior))
+        accepted = bool(np.log(self.rng.uniform()) < log_ratio)
+        if accepted:
+            chol = new_chol
+        point[f"{side}_factor_mean"] = mean
+        point[lay.value_names[f"{side}_factor_chol"]] = lay.packed_chol(chol)
+        if not lay.centred:  # keep U: z = L^{-1} (U - mean)
+            point[lay.side(side).factors] = np.linalg.solve(chol, (factors - mean).T).T
+        return accepted

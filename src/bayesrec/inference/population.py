@@ -1,0 +1,78 @@
+"""Predictions for users and items the fit has never seen: the population policy.
+
+Every bayesrec model treats users (and items) as exchangeable given the
+population-level parameters (hyperparameters, or fixed priors): a user's own
+variables (factors, bias, memberships, ...) depend on the rest of the model only
+through them.  A user who is new at prediction time has no ratings, so the
+posterior of its variables is their conditional prior given the population
+parameters.  Per posterior draw we therefore
+
+1. rebuild the model on the training ratings with the id universe extended by
+   the new ids (they get variables but no ratings),
+2. draw the new units' variables from the model's own generative graph, given
+   that draw's population parameters (``pm.sample_posterior_predictive`` with the
+   per-unit variables left out of the trace),
+3. keep the known units' variables at their posterior values.
+
+Predictions for new users thus average over the population distribution, with
+the correspondingly wide uncertainty; nothing is indexed out of bounds.  This is
+generic: a variable is *per unit* when it carries a ``user`` or ``item`` dim.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from bayesrec.data.ratings import Ratings
+from bayesrec.models.registry import build_model, model_info
+
+__all__ = ["extend_with_new_ids"]
+
+
+def _per_unit(model: pm.Model, names, unit_dims: set[str]) -> list[str]:
+    dims = model.named_vars_to_dims
+    return [n for n in names if unit_dims & set(dims.get(n) or ())]
+
+
+def extend_with_new_ids(model: pm.Model, posterior: xr.Dataset, new_users, new_items, *,
+                        random_seed=None) -> tuple[pm.Model, xr.Dataset, Ratings]:
+    """A model and posterior whose id universe also holds ``new_users``/``new_items``.
+
+    Returns ``(extended_model, extended_posterior, extended_ratings)``; the new
+    units' variables are drawn from their conditional prior per posterior draw.
+    """
+    info = model_info(model)
+    if info is None:
+        raise ValueError("predicting for unknown ids needs a model built by build_model")
+    train = info.ratings
+    users = train.users.append(pd.Index(list(new_users))) if len(new_users) else train.users
+    items = train.items.append(pd.Index(list(new_items))) if len(new_items) else train.items
+    extended = Ratings(user=train.user, item=train.item, rating=train.rating, users=users,
+                       items=items, scale=train.scale, timestamp=train.timestamp)
+    ext_model = build_model(info.name, extended, **info.config)
+
+    unit_dims = {d for d, new in (("user", new_users), ("item", new_items)) if len(new)}
+    free = [rv.name for rv in ext_model.free_RVs]
+    unit_free = _per_unit(ext_model, free, unit_dims)
+    unit_all = _per_unit(ext_model, list(posterior.data_vars), unit_dims)
+    base = posterior.drop_vars([v for v in unit_all if v in posterior])
+    base = base.drop_vars([c for c in unit_dims if c in base.coords])
+    drawn = pm.sample_posterior_predictive(
+        xr.DataTree.from_dict({"posterior": base}), model=ext_model, var_names=unit_free,
+        sample_vars=unit_free, random_seed=random_seed, progressbar=False,
+    )["posterior_predictive"].to_dataset()
+
+    out = base.copy()
+    for name in unit_free:
+        values = drawn[name].values.copy()
+        dims = ext_model.named_vars_to_dims[name]
+        known = posterior[name].values
+        index = tuple(slice(0, known.shape[2 + k]) if d in unit_dims else slice(None)
+                      for k, d in enumerate(dims))
+        values[(slice(None), slice(None), *index)] = known
+        out[name] = (("chain", "draw", *dims), values)
+    out = out.assign_coords({d: np.asarray(ext_model.coords[d]) for d in unit_dims})
+    return ext_model, out, extended
