@@ -84,7 +84,7 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
                     "fullrank_advi": {"parameterisation": "centered"},
                     "gibbs": {"parameterisation": "centered"}},
     fast={
-        "method": "advi",
+        "method": "gibbs",
         "options": {"n_factors": 3},
         "fit": {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
                 "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200},
