@@ -1,6 +1,7 @@
-"""Shared inference: fit any model factory by MAP, NUTS or ADVI; predict; recommend."""
+"""Shared inference: fit any model factory by MAP, NUTS or ADVI; predict; recommend; fold in."""
 
 from bayesrec.inference.fit import METHODS, SAMPLERS, fit, method_defaults
+from bayesrec.inference.foldin import fold_in
 from bayesrec.inference.io import load_fit, save_fit
 from bayesrec.inference.predict import (
     expected_ratings,
@@ -17,6 +18,7 @@ __all__ = [
     "BayesianRecommender",
     "expected_ratings",
     "fit",
+    "fold_in",
     "load_fit",
     "save_fit",
     "method_defaults",

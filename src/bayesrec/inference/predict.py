@@ -10,6 +10,8 @@ from disk).
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from collections import OrderedDict
 
@@ -71,16 +73,21 @@ def ratings_from_fit(fit: xr.DataTree) -> Ratings:
 def model_from_fit(fit: xr.DataTree) -> pm.Model:
     """Rebuild (and cache) the PyMC model a fit came from, from the fit alone."""
     _check_fit(fit)
-    key = fit.attrs.get("bayesrec_hash", "") + fit.attrs.get("created_at", "") + str(
-        fit.attrs.get("random_seed"))
-    if key in _MODEL_CACHE:
-        _MODEL_CACHE.move_to_end(key)
-        return _MODEL_CACHE[key]
     name = fit.attrs.get("bayesrec_model", "custom")
     if name == "custom":
         raise InputError("this fit is of a custom model; pass the model: predict(fit, ..., model=m)")
+    train = ratings_from_fit(fit)
+    # the key covers the training data itself: two fits with the same ids and config (say,
+    # k-fold fits made within the same second) must not share a model
+    digest = hashlib.sha256()
+    for array in (train.user, train.item, train.rating):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = fit.attrs.get("bayesrec_hash", "") + digest.hexdigest()
+    if key in _MODEL_CACHE:
+        _MODEL_CACHE.move_to_end(key)
+        return _MODEL_CACHE[key]
     config = json.loads(fit.attrs["bayesrec_config"])
-    model = build_model(name, ratings_from_fit(fit), **config)
+    model = build_model(name, train, **config)
     _MODEL_CACHE[key] = model
     while len(_MODEL_CACHE) > _CACHE_SIZE:
         _MODEL_CACHE.popitem(last=False)

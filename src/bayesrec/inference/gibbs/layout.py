@@ -98,6 +98,30 @@ class FactorLayout:
         packed[~diag] *= factor[rows[~diag]]
         return packed
 
+    def point_from_draw(self, draw: dict) -> dict:
+        """A point (value space) from one stored posterior draw (constrained, by RV name).
+
+        The inverse of the transforms the accessors undo: ``log`` of ``sigma`` and
+        ``bias_sd``, the packed Cholesky factor with a log diagonal.  Names that are
+        not free variables (deterministics) are left out.
+        """
+        point = {}
+        for name, value in draw.items():
+            key = self.value_names.get(name)
+            if key is None:
+                continue
+            value = np.array(value, dtype=float)
+            if key.endswith("_log__"):
+                value = np.log(value)
+            elif key.endswith("_cholesky-cov-packed__"):
+                diag = triangle(self.n_factors)[2]
+                value[diag] = np.log(value[diag])
+            elif key != name:
+                raise InputError(f"unexpected transform {key!r} of {name}: the factory changed; "
+                                 "update bayesrec.inference.gibbs.layout")
+            point[key] = value
+        return point
+
     def factors_of(self, point: dict, side: str) -> np.ndarray:
         """The side's factors at ``point`` (``U = mu + z L^T`` when non-centred)."""
         factors = np.asarray(point[self.side(side).factors], dtype=float)

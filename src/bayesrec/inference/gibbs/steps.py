@@ -41,7 +41,13 @@ from bayesrec.inference.gibbs.kernels import (
 )
 from bayesrec.inference.gibbs.layout import FactorLayout
 
-__all__ = ["FactorGibbs", "HyperGibbs", "LayoutStep", "log_likelihood"]
+__all__ = [
+    "FactorGibbs",
+    "HyperGibbs",
+    "LayoutStep",
+    "conditional_inputs",
+    "log_likelihood",
+]
 
 
 def log_likelihood(layout: FactorLayout, point: dict) -> float:
@@ -53,6 +59,39 @@ def log_likelihood(layout: FactorLayout, point: dict) -> float:
     n, offset, sigma = len(layout.rating), layout.offset(point), layout.sigma(point)
     sse = total_sq - 2.0 * offset * total + n * offset**2
     return float(-0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2))
+
+
+def conditional_inputs(layout: FactorLayout, point: dict, side: str,
+                       other_factors: np.ndarray, other_bias: np.ndarray, offset: float,
+                       sigma: float) -> dict:
+    """The arguments of :func:`draw_rows` (all but ``eps``) for one side's rows at ``point``.
+
+    The row conditionals of the module docstring: prior precision ``P_0`` and ``P_0 mu_0``,
+    features and ``base`` (what the offset and the other side's biases contribute),
+    given the other side's (centred) factors and biases, the offset and the noise sd.
+    Also used by :func:`bayesrec.inference.fold_in` for users the fit has not seen.
+    """
+    k = layout.n_factors
+    mean, chol = layout.side_prior(point, side)
+    dim = k + (1 if layout.biases else 0)
+    prior_prec, prior_h = np.zeros((dim, dim)), np.zeros(dim)
+    base = offset + other_bias
+    if layout.centred:
+        feats = other_factors
+        chol_inv = np.linalg.inv(chol)
+        prior_prec[:k, :k] = chol_inv.T @ chol_inv
+        prior_h[:k] = prior_prec[:k, :k] @ mean
+    else:  # U = mean + L z: z has a N(0, I) prior and features L^T V
+        feats = other_factors @ chol
+        base = base + other_factors @ mean
+        prior_prec[:k, :k] = np.eye(k)
+    if layout.biases:
+        prior_prec[k, k] = 1.0 / layout.bias_sd(point) ** 2
+    s = layout.side(side)
+    return {"indptr": s.indptr, "other": s.other, "rating": s.rating,
+            "base": np.ascontiguousarray(base, dtype=np.float64),
+            "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": layout.biases,
+            "prior_prec": prior_prec, "prior_h": prior_h, "noise_prec": 1.0 / sigma**2}
 
 
 class LayoutStep(BlockedStep):
@@ -131,28 +170,8 @@ class FactorGibbs(LayoutStep):
     def side_inputs(self, point: dict, side: str, other_factors: np.ndarray,
                     other_bias: np.ndarray, offset: float, sigma: float) -> dict:
         """The arguments of :func:`draw_rows` for one side at ``point`` (tests use it)."""
-        lay = self.layout
-        k = lay.n_factors
-        mean, chol = lay.side_prior(point, side)
-        dim = k + (1 if lay.biases else 0)
-        prior_prec, prior_h = np.zeros((dim, dim)), np.zeros(dim)
-        base = offset + other_bias
-        if lay.centred:
-            feats = other_factors
-            chol_inv = np.linalg.inv(chol)
-            prior_prec[:k, :k] = chol_inv.T @ chol_inv
-            prior_h[:k] = prior_prec[:k, :k] @ mean
-        else:  # U = mean + L z: z has a N(0, I) prior and features L^T V
-            feats = other_factors @ chol
-            base = base + other_factors @ mean
-            prior_prec[:k, :k] = np.eye(k)
-        if lay.biases:
-            prior_prec[k, k] = 1.0 / lay.bias_sd(point) ** 2
-        s = lay.side(side)
-        return {"indptr": s.indptr, "other": s.other, "rating": s.rating,
-                "base": np.ascontiguousarray(base, dtype=np.float64),
-                "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": lay.biases,
-                "prior_prec": prior_prec, "prior_h": prior_h, "noise_prec": 1.0 / sigma**2}
+        return conditional_inputs(self.layout, point, side, other_factors, other_bias, offset,
+                                  sigma)
 
     def _update_side(self, point, side, other_factors, other_bias, offset, sigma):
         """Draw one side; write it into ``point``; return its factors and bias."""
