@@ -285,3 +285,26 @@ def test_unknown_options_list_the_valid_ones(pmf_model):
         build_model("pmf", pmf_model.bayesrec_info.ratings, priors={"factor_sd": 1.0})
     with pytest.raises(InputError, match="n_factors must be a positive integer"):
         build_model("bpmf", pmf_model.bayesrec_info.ratings, n_factors=0)
+
+
+def test_bpmf_row_density_is_the_mvnormal_density():
+    """The centred BPMF factors' one-solve density equals PyMC's MvNormal, value and gradient."""
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    from bayesrec.models.bpmf import _rows_logp
+
+    rng = np.random.default_rng(3)
+    k = 4
+    a = rng.normal(size=(k, k))
+    chol = np.linalg.cholesky(a @ a.T + k * np.eye(k))
+    mean, value = rng.normal(size=k), rng.normal(size=(7, k))
+    x = pt.matrix("x")
+    ours = _rows_logp(x, pt.as_tensor(mean), pt.as_tensor(chol))
+    ref = pm.logp(pm.MvNormal.dist(mean, chol=chol, shape=(7, k)), x)
+    f = pytensor.function([x], [ours, ref, pytensor.grad(ours.sum(), x),
+                                pytensor.grad(ref.sum(), x)])
+    lp, lp_ref, g, g_ref = f(value)
+    np.testing.assert_allclose(lp, lp_ref, rtol=1e-10)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10)

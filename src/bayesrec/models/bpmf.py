@@ -7,6 +7,8 @@ from typing import Literal
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
+from pytensor.tensor.slinalg import solve_triangular
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
@@ -58,6 +60,24 @@ def _scale_prior(scale: float, n: int):
     return pm.Gamma.dist(alpha=2.0, beta=2.0 / scale, shape=n)
 
 
+def _rows_dist(mean, chol, size):
+    return pm.MvNormal.dist(mean, chol=chol, size=size)
+
+
+def _rows_logp(value, mean, chol):
+    r"""Row-wise :math:`\log \mathcal N(x_r \mid \mu, L L^\top)`, all rows in one solve.
+
+    The same density as ``pm.MvNormal(mean, chol=chol)`` for a matrix of rows
+    sharing one mean and one Cholesky factor, but one triangular solve with every
+    row as a right-hand side: about ten times faster with its gradient than
+    MvNormal's batched solves (which dominated centred BPMF's ADVI and MAP).
+    """
+    z = solve_triangular(chol, (value - mean).T, lower=True)  # (factor, rows)
+    k = value.shape[-1]
+    return (-0.5 * pt.sum(pt.square(z), axis=0) - pt.sum(pt.log(pt.diag(chol)))
+            - 0.5 * k * np.log(2 * np.pi))
+
+
 def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation: str):
     """Factors of one side (users or items) with a Normal + LKJ-Cholesky hyperprior."""
     mean = pm.Normal(f"{side}_factor_mean", 0.0, p["mean_sd"], dims="factor")
@@ -67,7 +87,8 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
     )
     pm.Deterministic(f"{side}_factor_sd", stds, dims="factor")
     if parameterisation == "centered":
-        return pm.MvNormal(f"{side}_factors", mean, chol=chol, dims=(dim, "factor"))
+        return pm.CustomDist(f"{side}_factors", mean, chol, dist=_rows_dist, logp=_rows_logp,
+                             signature="(k),(k,k)->(k)", dims=(dim, "factor"))
     z = pm.Normal(f"{side}_factors_std", 0.0, 1.0, dims=(dim, "factor"))
     return pm.Deterministic(f"{side}_factors", mean + z @ chol.T, dims=(dim, "factor"))
 
@@ -82,6 +103,7 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
     methods=BAYESIAN_METHODS + ("gibbs",),
     method_options={"advi": {"parameterisation": "centered"},
                     "fullrank_advi": {"parameterisation": "centered"},
+                    "minibatch_advi": {"parameterisation": "centered"},
                     "gibbs": {"parameterisation": "centered"}},
     fast={
         "method": "gibbs",
