@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import deepcopy
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from bayesrec.models._common import (
     rating_coords,
     with_biases,
 )
+from bayesrec.models.pmf import FAST_FIT
 from bayesrec.models.registry import BAYESIAN_METHODS, register
 
 __all__ = ["bpmf", "bpmf_default_priors"]
@@ -105,13 +107,7 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
                     "fullrank_advi": {"parameterisation": "centered"},
                     "minibatch_advi": {"parameterisation": "centered"},
                     "gibbs": {"parameterisation": "centered"}},
-    fast={
-        "method": "gibbs",
-        "options": {"n_factors": 3},
-        "fit": {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
-                "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200},
-                "gibbs": {"draws": 200, "tune": 100, "chains": 2}},
-    },
+    fast={"method": "gibbs", "options": {"n_factors": 3}, "fit": deepcopy(FAST_FIT)},
 )
 def bpmf(
     ratings: Ratings,

@@ -55,6 +55,12 @@ def pmf_default_priors(scale: RatingScale) -> dict[str, float]:
 MAP_FACTOR_SCALE = 2 / 3
 
 
+#: short fits of PMF and BPMF for the demo and the contract tests
+FAST_FIT = {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
+            "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200},
+            "gibbs": {"draws": 200, "tune": 100, "chains": 2}}
+
+
 @register(
     "pmf",
     title="Probabilistic matrix factorisation",
@@ -63,12 +69,7 @@ MAP_FACTOR_SCALE = 2 / 3
     default_method="map",
     methods=BAYESIAN_METHODS + ("gibbs",),
     method_options={"map": {"factor_scale": MAP_FACTOR_SCALE}},
-    fast={
-        "options": {"n_factors": 3},
-        "fit": {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
-                "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200},
-                "gibbs": {"draws": 200, "tune": 100, "chains": 2}},
-    },
+    fast={"options": {"n_factors": 3}, "fit": FAST_FIT},
 )
 def pmf(
     ratings: Ratings,
