@@ -30,6 +30,10 @@ import bayesrec
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)'''
 
+# the inline backend shows figures that bayesrec returns (matplotlib Figure objects) with
+# display(); without it they print as text until pyplot has drawn a figure
+SETUP_INLINE = "%matplotlib inline\n" + SETUP
+
 VERSIONS = '''\
 from bayesrec.evaluation import versions
 versions()'''
@@ -407,7 +411,7 @@ def pmf_notebook() -> list:
            "the baselines, what do NUTS and ADVI add, and has the sampler converged "
            "(judged on identifiable quantities: factor norms, log-likelihood, "
            "predictions, never on the rotatable factors themselves)?"),
-        code(SETUP),
+        code(SETUP_INLINE),
         code(DATA),
         code('''\
 import time
