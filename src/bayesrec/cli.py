@@ -10,6 +10,8 @@ Examples
         --option n_factors=10 --json pmf.json
     bayesrec demo --seed 1
     bayesrec evaluate --model bpmf --method nuts --dataset ml-100k --folds u1 --save-fit fits/
+    bayesrec evaluate --model pmf --method nuts --dataset ml-100k --dask   # folds in parallel
+    bayesrec evaluate --model pmf --dataset ml-100k --dask tcp://10.0.0.5:8786
     bayesrec report fits/bpmf-nuts-u1.nc --test ml-100k:u1 --out reports/bpmf-u1
 
 Bad input (unknown model, method or option, a missing file, ...) prints
@@ -33,6 +35,7 @@ from bayesrec.errors import InputError
 from bayesrec.evaluation import evaluate, load_dataset, versions
 from bayesrec.metrics import rmse
 from bayesrec.models.registry import get_spec, list_models, make_recommender
+from bayesrec.parallel import check_scheduler
 
 __all__ = ["main", "build_parser"]
 
@@ -92,6 +95,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.save_fit and spec.kind == "baseline":
         raise InputError(f"--save-fit applies to Bayesian models only; {args.model!r} is a "
                          "baseline")
+    if args.dask_workers is not None and args.dask != "local":
+        raise InputError("--dask-workers applies to a local cluster only (--dask without an "
+                         "address)")
+    check_scheduler(args.dask, n_workers=args.dask_workers)
     # check model, method and options before loading any data
     make_recommender(args.model, args.method, options=options, fit_options=fit_options,
                      fast=args.fast, random_seed=args.seed)
@@ -102,11 +109,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise InputError(f"--folds needs fold names such as u1,u2; got {args.folds!r}")
     description, splits = load_dataset(args.dataset, data_home=args.data_home, folds=folds,
                                        kfold=args.kfold, seed=args.seed)
-    _stderr(f"evaluating {args.model} on {description}: {len(splits)} fold(s)")
+    _stderr(f"evaluating {args.model} on {description}: {len(splits)} fold(s)"
+            + (f" on dask ({args.dask})" if args.dask else ""))
     on_fit = _fit_saver(args, spec) if args.save_fit else None
     result = evaluate(args.model, splits, method=args.method, options=options,
                       fit_options=fit_options, seed=args.seed, fast=args.fast,
-                      dataset=description, progress=_stderr, on_fit=on_fit)
+                      dataset=description, progress=_stderr, on_fit=on_fit,
+                      scheduler=args.dask, n_workers=args.dask_workers)
     print(result.table())
     if args.json:
         _write_json(args.json, result.to_json())
@@ -285,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fast", action="store_true", help="use the model's fast settings")
     ev.add_argument("--save-fit", metavar="DIR", help="save each fold's fit (Bayesian models) "
                     "as DIR/<model>-<method>-<fold>.nc, for `bayesrec report`")
+    ev.add_argument("--dask", nargs="?", const="local", metavar="ADDRESS",
+                    help="fit the folds in parallel on dask.distributed: a local cluster, or "
+                    "the scheduler at ADDRESS (tcp://host:port); same results as without "
+                    "(needs pip install 'bayesrec[dask]')")
+    ev.add_argument("--dask-workers", type=int, metavar="N",
+                    help="worker processes of the local --dask cluster (default: one per "
+                    "core, at most one per fold)")
     ev.set_defaults(func=_cmd_evaluate)
 
     rep = commands.add_parser(

@@ -5,12 +5,18 @@
 separately, scores the held-out pairs with :func:`bayesrec.metrics.score` and
 returns an :class:`EvaluationResult` (one row per fold, summaries, a printable
 table and a JSON record with the settings and package versions).
+:func:`grid` does the same for several candidates (models, or one model under
+several options, see :func:`param_grid`) over the same folds.  Both run the
+folds here one after the other, or fan them out over a ``dask.distributed``
+cluster (``scheduler="local"`` or a scheduler address) with the same results.
 :func:`load_dataset` turns a dataset name (``synthetic``, ``ml-100k`` or a file
 path) into a description and a list of splits.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import platform
 import re
@@ -29,10 +35,15 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.metrics import score
 from bayesrec.models.registry import get_spec, make_recommender
+from bayesrec.parallel import check_scheduler, describe_scheduler, run_tasks
 
 __all__ = [
+    "Candidate",
     "EvaluationResult",
+    "GridResult",
     "evaluate",
+    "grid",
+    "param_grid",
     "load_dataset",
     "read_ratings_file",
     "versions",
@@ -100,6 +111,9 @@ class EvaluationResult:
         Python and package versions.
     created_at : str
         UTC time of the evaluation, ISO 8601.
+    scheduler : str or None
+        Where the folds ran: None (here, one after the other), ``"local"`` (a
+        local dask cluster) or the dask scheduler's address.
     """
 
     folds: pd.DataFrame
@@ -114,6 +128,7 @@ class EvaluationResult:
     created_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
+    scheduler: str | None = None
 
     def summary(self) -> pd.DataFrame:
         """Mean and sd (ddof=1; NaN for a single fold) of every numeric column over folds."""
@@ -154,6 +169,7 @@ class EvaluationResult:
             "sd": summary["sd"].to_dict(),
             "versions": self.versions,
             "created_at": self.created_at,
+            "scheduler": self.scheduler,
         })
 
 
@@ -188,10 +204,107 @@ def _cold_counts(train: Ratings, test: Ratings) -> tuple[int, int]:
     return out[0], out[1]
 
 
+@dataclass(frozen=True)
+class _FoldTask:
+    """One fit-and-score job, self-contained (seed included) so that any worker can run it."""
+
+    model: str
+    method: str
+    options: dict
+    fit_options: dict
+    fast: bool
+    seed: int | None
+    fold: str
+    train: Ratings
+    test: Ratings
+    keep_recommender: bool = False
+
+
+def _run_fold(task: _FoldTask) -> dict:
+    """Fit and score one fold: ``{"row": <FOLD_COLUMNS>, "recommender": fitted or None}``."""
+    recommender = make_recommender(task.model, task.method, options=task.options,
+                                   fit_options=task.fit_options, fast=task.fast,
+                                   random_seed=task.seed)
+    start = time.perf_counter()
+    recommender.fit(task.train)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    prediction = recommender.predict_ratings(task.test)
+    predict_seconds = time.perf_counter() - start
+    scores = score(prediction, task.test)
+    n_cold_users, n_cold_items = _cold_counts(task.train, task.test)
+    row = {"fold": task.fold, **scores, "fit_seconds": fit_seconds,
+           "predict_seconds": predict_seconds, "n_train": len(task.train),
+           "n_test": len(task.test), "n_cold_users": n_cold_users, "n_cold_items": n_cold_items}
+    return {"row": row, "recommender": recommender if task.keep_recommender else None}
+
+
+def _score_line(prefix: str, row: dict) -> str:
+    return (f"[{prefix}] rmse {row['rmse']:.4f}  mae {row['mae']:.4f}  accuracy "
+            f"{row['accuracy']:.4f}  coverage_90 {row['coverage_90']:.3f}  "
+            f"(fit {row['fit_seconds']:.2f} s, predict {row['predict_seconds']:.2f} s)")
+
+
+def _fold_tasks(model: str, method: str, options: dict, fit_options: dict, fast: bool,
+                seed: int | None, splits: list, keep_recommender: bool) -> list[_FoldTask]:
+    tasks = []
+    for position, split in enumerate(splits):
+        name, train, test = _unpack(split, position)
+        tasks.append(_FoldTask(model, method, options, fit_options, fast, seed, name, train,
+                               test, keep_recommender))
+    return tasks
+
+
+def _as_split_list(splits) -> list:
+    if hasattr(splits, "train") and hasattr(splits, "test"):
+        splits = [splits]
+    splits = list(splits)
+    if not splits:
+        raise InputError("no splits to evaluate on; give at least one (train, test) split")
+    return splits
+
+
+def _run(tasks: list[_FoldTask], labels: list[str], *, scheduler, n_workers, say,
+         on_fit=None) -> list[dict]:
+    """Run fold tasks (here or on dask) with progress lines; the rows, in task order."""
+    where = describe_scheduler(scheduler)
+
+    def before(i: int) -> None:
+        task = tasks[i]
+        verb = "fitting" if scheduler is None else "queued"
+        say(f"[{labels[i]}] {verb} {task.model}/{task.method} on {len(task.train)} ratings"
+            + (" ..." if scheduler is None else f" for dask ({where}) ..."))
+
+    def after(i: int, result: dict) -> None:
+        recommender = result.pop("recommender", None)
+        if on_fit is not None:
+            on_fit(tasks[i].fold, recommender)
+        say(_score_line(labels[i], result["row"]))
+
+    results = run_tasks(_run_fold, tasks, scheduler=scheduler, n_workers=n_workers,
+                        before=before, after=after)
+    return [r["row"] for r in results]
+
+
+def _result(spec, method: str, options: dict, fit_options: dict, rows: list[dict], *,
+            seed, fast: bool, dataset: str, scheduler) -> EvaluationResult:
+    _, resolved, used_fit = spec.resolve(method, options=options, fit_options=fit_options,
+                                         fast=fast)
+    used_options = {**spec.options(), **resolved}
+    used_options.pop("random_seed", None)  # recorded as `seed`
+    return EvaluationResult(
+        folds=pd.DataFrame(rows, columns=list(FOLD_COLUMNS)), model=spec.name, method=method,
+        dataset=dataset, options=used_options,
+        fit_options=used_fit if spec.kind != "baseline" else {}, seed=seed, fast=fast,
+        scheduler=describe_scheduler(scheduler),
+    )
+
+
 def evaluate(model: str, splits, *, method: str | None = None, options: dict | None = None,
              fit_options: dict | None = None, seed: int | None = 0, fast: bool = False,
              dataset: str = "", progress: Callable[[str], None] | None = None,
-             on_fit: Callable[[str, Any], None] | None = None) -> EvaluationResult:
+             on_fit: Callable[[str, Any], None] | None = None, scheduler: Any = None,
+             n_workers: int | None = None) -> EvaluationResult:
     """Fit ``model`` on each split's training set and score its test set.
 
     Parameters
@@ -204,64 +317,216 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
     options, fit_options : dict, optional
         Model options and fit options, as for :func:`~bayesrec.models.make_recommender`.
     seed : int, optional
-        Random seed of every fold's recommender (the same for each fold).
+        Random seed of every fold's recommender (the same for each fold).  Each
+        fold's task carries it, so a run on a dask cluster gives the same numbers
+        as a sequential one, whichever worker fits which fold.  ``None`` draws a
+        fresh seed in every fit: the run cannot be repeated.
     fast : bool
         Start from the model's fast settings.
     dataset : str
         Description recorded in the result.
     progress : callable, optional
-        Called with a line of text before each fit and after each fold's scoring.
+        Called with a line of text before each fit (on dask: when a fold is
+        queued) and after each fold's scoring (on dask: as folds finish).
     on_fit : callable, optional
         Called as ``on_fit(fold_name, recommender)`` after each fold's fit (for
-        example to save a Bayesian recommender's ``fit_``).
+        example to save a Bayesian recommender's ``fit_``).  On dask the fitted
+        recommender travels back from its worker (cloudpickle) first.
+    scheduler : None, "local", str or distributed.Client
+        ``None`` (default) fits the folds here, one after the other.  ``"local"``
+        fans them out over a local ``dask.distributed`` cluster started for this
+        call; ``"tcp://host:port"`` over an existing cluster (its workers need
+        ``bayesrec``); a ``distributed.Client`` is used as it is.  Needs
+        ``pip install 'bayesrec[dask]'``; see :mod:`bayesrec.parallel`.
+    n_workers : int, optional
+        Worker processes of a ``"local"`` cluster (default: one per core, at most
+        one per fold).
 
     Returns
     -------
     EvaluationResult
+        The rows come in the order of ``splits`` whatever the scheduler; only
+        ``fit_seconds`` and ``predict_seconds`` differ between schedulers.
     """
     spec = get_spec(model)
     method = spec.resolve_method(method, fast=fast)
     options, fit_options = dict(options or {}), dict(fit_options or {})
     make_recommender(model, method, options=options, fit_options=fit_options, fast=fast,
                      random_seed=seed)  # validates names and options before any work
-    if hasattr(splits, "train") and hasattr(splits, "test"):
-        splits = [splits]
-    splits = list(splits)
-    if not splits:
-        raise InputError("no splits to evaluate on; give at least one (train, test) split")
-    say = progress or (lambda _msg: None)
-    rows = []
-    for position, split in enumerate(splits):
-        name, train, test = _unpack(split, position)
-        say(f"[{name}] fitting {model}/{method} on {len(train)} ratings ...")
-        recommender = make_recommender(model, method, options=options, fit_options=fit_options,
-                                       fast=fast, random_seed=seed)
-        start = time.perf_counter()
-        recommender.fit(train)
-        fit_seconds = time.perf_counter() - start
-        if on_fit is not None:
-            on_fit(name, recommender)
-        start = time.perf_counter()
-        prediction = recommender.predict_ratings(test)
-        predict_seconds = time.perf_counter() - start
-        scores = score(prediction, test)
-        n_cold_users, n_cold_items = _cold_counts(train, test)
-        rows.append({"fold": name, **scores, "fit_seconds": fit_seconds,
-                     "predict_seconds": predict_seconds, "n_train": len(train),
-                     "n_test": len(test), "n_cold_users": n_cold_users,
-                     "n_cold_items": n_cold_items})
-        say(f"[{name}] rmse {scores['rmse']:.4f}  mae {scores['mae']:.4f}  accuracy "
-            f"{scores['accuracy']:.4f}  coverage_90 {scores['coverage_90']:.3f}  "
-            f"(fit {fit_seconds:.2f} s, predict {predict_seconds:.2f} s)")
-    _, resolved, used_fit = spec.resolve(method, options=options, fit_options=fit_options,
-                                         fast=fast)
-    used_options = {**spec.options(), **resolved}
-    used_options.pop("random_seed", None)  # recorded as `seed`
-    return EvaluationResult(
-        folds=pd.DataFrame(rows, columns=list(FOLD_COLUMNS)), model=model, method=method,
-        dataset=dataset, options=used_options, fit_options=used_fit if spec.kind != "baseline"
-        else {}, seed=seed, fast=fast,
-    )
+    check_scheduler(scheduler, n_workers=n_workers)
+    tasks = _fold_tasks(model, method, options, fit_options, fast, seed,
+                        _as_split_list(splits), keep_recommender=on_fit is not None)
+    rows = _run(tasks, [t.fold for t in tasks], scheduler=scheduler, n_workers=n_workers,
+                say=progress or (lambda _msg: None), on_fit=on_fit)
+    return _result(spec, method, options, fit_options, rows, seed=seed, fast=fast,
+                   dataset=dataset, scheduler=scheduler)
+
+
+# ----------------------------------------------------------------------------------------------
+# grids of models and options
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Candidate:
+    """One point of a grid: a model with its method, model options and fit options."""
+
+    model: str
+    method: str | None = None
+    options: dict = field(default_factory=dict)
+    fit_options: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``model/method`` followed by the options, e.g. ``pmf/map n_factors=5``."""
+        parts = [f"{self.model}/{self.method or 'default'}"]
+        parts += [f"{k}={_short(v)}" for k, v in sorted(self.options.items())]
+        parts += [f"{k}={_short(v)}" for k, v in sorted(self.fit_options.items())]
+        return " ".join(parts)
+
+
+def _short(value: Any) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+
+
+def param_grid(model: str, method: str | list | None = None, *, options: dict | None = None,
+               fit_options: dict | None = None) -> list[Candidate]:
+    """Every combination of listed values, as :class:`Candidate` s for :func:`grid`.
+
+    A value given as a ``list`` is an axis of the grid; any other value (a number,
+    a string, a dict of priors, a tuple) is fixed.  ``method`` may be a list too.
+
+    Examples
+    --------
+    >>> [c.label for c in param_grid("pmf", "map", options={"n_factors": [2, 5]})]
+    ['pmf/map n_factors=2', 'pmf/map n_factors=5']
+    """
+    methods = method if isinstance(method, list) else [method]
+    axes = [("options", k, v) for k, v in (options or {}).items()]
+    axes += [("fit_options", k, v) for k, v in (fit_options or {}).items()]
+    values = [v if isinstance(v, list) else [v] for _, _, v in axes]
+    for (_, key, _), choices in zip(axes, values, strict=True):
+        if not choices:
+            raise InputError(f"param_grid: option {key!r} has an empty list of values")
+    out = []
+    for m in methods:
+        for combo in itertools.product(*values):
+            kw: dict[str, dict] = {"options": {}, "fit_options": {}}
+            for (where, key, _), value in zip(axes, combo, strict=True):
+                kw[where][key] = value
+            out.append(Candidate(model, m, kw["options"], kw["fit_options"]))
+    return out
+
+
+def _as_candidate(c) -> Candidate:
+    if isinstance(c, Candidate):
+        return c
+    if isinstance(c, str):
+        return Candidate(c)
+    if isinstance(c, dict):
+        unknown = sorted(set(c) - {"model", "method", "options", "fit_options"})
+        if unknown or "model" not in c:
+            raise InputError(
+                f"a grid candidate dict needs 'model' and may have 'method', 'options', "
+                f"'fit_options'; got keys {sorted(c)}"
+            )
+        return Candidate(c["model"], c.get("method"), dict(c.get("options") or {}),
+                         dict(c.get("fit_options") or {}))
+    raise InputError(f"a grid candidate is a Candidate, a model name or a dict, got "
+                     f"{type(c).__name__}")
+
+
+@dataclass
+class GridResult:
+    """Scores of several candidates over the same folds: one :class:`EvaluationResult` each."""
+
+    candidates: list[Candidate]
+    results: list[EvaluationResult]
+
+    @property
+    def folds(self) -> pd.DataFrame:
+        """Every (candidate, fold) row: ``candidate`` (index), ``label``, then FOLD_COLUMNS."""
+        frames = [r.folds.assign(candidate=i, label=c.label)
+                  for i, (c, r) in enumerate(zip(self.candidates, self.results, strict=True))]
+        table = pd.concat(frames, ignore_index=True)
+        return table[["candidate", "label", *FOLD_COLUMNS]]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per candidate: model, method, label, folds, and the mean and sd of metrics."""
+        rows = []
+        for c, r in zip(self.candidates, self.results, strict=True):
+            s = r.summary()
+            row = {"model": r.model, "method": r.method, "label": c.label, "n_folds": len(r.folds)}
+            for col in _TABLE_COLUMNS:
+                row[f"{col}_mean"], row[f"{col}_sd"] = s.loc[col, "mean"], s.loc[col, "sd"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def best(self, metric: str = "rmse", *, lower_is_better: bool = True) -> EvaluationResult:
+        """The result with the best mean ``metric`` over folds."""
+        if metric not in FOLD_COLUMNS[1:]:
+            raise InputError(f"unknown metric {metric!r}; choose from {', '.join(FOLD_COLUMNS[1:])}")
+        means = [r.folds[metric].astype(float).mean() for r in self.results]
+        pick = np.nanargmin(means) if lower_is_better else np.nanargmax(means)
+        return self.results[int(pick)]
+
+    def table(self) -> str:
+        shown = self.summary()[["label", "n_folds", "rmse_mean", "rmse_sd", "mae_mean",
+                                "coverage_90_mean", "fit_seconds_mean"]]
+        return shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+    def to_json(self) -> dict:
+        """Plain JSON: one :meth:`EvaluationResult.to_json` record per candidate, with its label."""
+        return {"candidates": [{"label": c.label, **r.to_json()}
+                               for c, r in zip(self.candidates, self.results, strict=True)]}
+
+
+def grid(candidates, splits, *, seed: int | None = 0, fast: bool = False, dataset: str = "",
+         progress: Callable[[str], None] | None = None, scheduler: Any = None,
+         n_workers: int | None = None) -> GridResult:
+    """Evaluate several models or option settings over the same folds, optionally on dask.
+
+    Every (candidate, fold) pair is one task, so a cluster runs them all at once;
+    each task carries ``seed``, so the scores equal those of calling
+    :func:`evaluate` on each candidate one after the other.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate, model name or dict
+        For example ``param_grid("pmf", "map", options={"n_factors": [2, 5, 10]})
+        + ["biases"]``; a dict has the keys ``model`` and optionally ``method``,
+        ``options``, ``fit_options``.
+    splits, seed, fast, dataset, progress, scheduler, n_workers
+        As for :func:`evaluate`.
+
+    Returns
+    -------
+    GridResult
+    """
+    candidates = [_as_candidate(c) for c in candidates]
+    if not candidates:
+        raise InputError("grid needs at least one candidate (a model name or a Candidate)")
+    splits = _as_split_list(splits)
+    check_scheduler(scheduler, n_workers=n_workers)
+    resolved, tasks, labels = [], [], []
+    for k, c in enumerate(candidates):  # validate every candidate before any work
+        spec = get_spec(c.model)
+        method = spec.resolve_method(c.method, fast=fast)
+        make_recommender(c.model, method, options=c.options, fit_options=c.fit_options,
+                         fast=fast, random_seed=seed)
+        resolved.append((spec, method))
+        candidates[k] = c = Candidate(c.model, method, dict(c.options), dict(c.fit_options))
+        these = _fold_tasks(c.model, method, dict(c.options), dict(c.fit_options), fast, seed,
+                            splits, keep_recommender=False)
+        tasks += these
+        labels += [f"{c.label} | {t.fold}" for t in these]
+    rows = _run(tasks, labels, scheduler=scheduler, n_workers=n_workers,
+                say=progress or (lambda _msg: None))
+    n = len(splits)
+    results = [
+        _result(spec, method, c.options, c.fit_options, rows[k * n:(k + 1) * n], seed=seed,
+                fast=fast, dataset=dataset, scheduler=scheduler)
+        for k, (c, (spec, method)) in enumerate(zip(candidates, resolved, strict=True))
+    ]
+    return GridResult(candidates, results)
 
 
 # ----------------------------------------------------------------------------------------------

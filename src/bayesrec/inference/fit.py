@@ -7,8 +7,8 @@ The dispatcher knows nothing about any particular model.  Every method returns a
 * ``observed_data`` and ``constant_data`` (the training data),
 * ``bayesrec`` (the id universe, rating scale, model name and config, and their hash),
 
-and one group of its own: ``optimizer_result`` (MAP), ``sample_stats`` (NUTS) or
-``advi`` (ADVI loss history).  The root ``attrs`` record the model, its config,
+and one group of its own: ``optimizer_result`` (MAP), ``sample_stats`` (NUTS, Gibbs) or
+``advi`` (the loss history of any ADVI).  The root ``attrs`` record the model, its config,
 the method and its options, the seed, the run time and package versions.
 
 MAP is a posterior with one draw per restart (``chain`` = restart); ADVI draws
@@ -40,7 +40,7 @@ from bayesrec.models.registry import model_info
 
 __all__ = ["fit", "METHODS", "SAMPLERS", "method_defaults", "stored_var_names"]
 
-METHODS = ("map", "nuts", "advi", "fullrank_advi", "gibbs")
+METHODS = ("map", "nuts", "advi", "fullrank_advi", "minibatch_advi", "gibbs")
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -73,6 +73,18 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _DEFAULTS["fullrank_advi"] = {**{k: v for k, v in _DEFAULTS["advi"].items() if k != "start_sigma"},
                              "learning_rate": 0.005}
+_DEFAULTS["minibatch_advi"] = {
+    "batch_size": 1000,
+    "n": 50000,
+    "draws": 1000,
+    "learning_rate": 0.02,
+    "lr_decay": 0.5,
+    "max_decays": 3,
+    "tol": 1e-3,
+    "max_seconds": None,
+    "init": "prior",
+    "start_sigma": 0.1,
+}
 _DEFAULTS["gibbs"] = dict(GIBBS_DEFAULTS)
 
 _log = logging.getLogger(__name__)
@@ -98,7 +110,7 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             f"{', '.join(sorted(defaults))}"
         )
     opts = {**defaults, **options}
-    for key in ("maxiter", "restarts", "draws", "chains", "n", "max_treedepth"):
+    for key in ("maxiter", "restarts", "draws", "chains", "n", "max_treedepth", "batch_size"):
         if key in opts:
             value = opts[key]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -111,6 +123,17 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
     for key in ("tol", "learning_rate"):
         if key in opts and not (isinstance(opts[key], (int, float)) and opts[key] > 0):
             raise InputError(f"{key} must be a positive number, got {opts[key]!r}")
+    if "lr_decay" in opts and (isinstance(opts["lr_decay"], bool) or not isinstance(
+            opts["lr_decay"], (int, float)) or not 0 < opts["lr_decay"] <= 1):
+        raise InputError(f"lr_decay must be in (0, 1], got {opts['lr_decay']!r}")
+    if "max_decays" in opts and (isinstance(opts["max_decays"], bool) or not isinstance(
+            opts["max_decays"], (int, np.integer)) or opts["max_decays"] < 0):
+        raise InputError(f"max_decays must be a non-negative integer, got {opts['max_decays']!r}")
+    if opts.get("max_seconds") is not None and (
+            isinstance(opts["max_seconds"], bool) or not isinstance(opts["max_seconds"], (int, float))
+            or not opts["max_seconds"] > 0):
+        raise InputError(f"max_seconds must be a positive number or None, got "
+                         f"{opts['max_seconds']!r}")
     if "target_accept" in opts and not 0 < opts["target_accept"] < 1:
         raise InputError(f"target_accept must be in (0, 1), got {opts['target_accept']!r}")
     if method == "nuts" and opts["sampler"] not in SAMPLERS:
@@ -121,7 +144,7 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
         raise InputError(f"combine must be 'all' or 'best', got {opts['combine']!r}")
     valid_init = {"map": ("prior", "zero"), "nuts": ("auto", "prior"),
                   "advi": ("prior", "zero", "map"), "fullrank_advi": ("prior", "zero", "map"),
-                  "gibbs": ("auto", "prior")}[method]
+                  "minibatch_advi": ("prior", "zero", "map"), "gibbs": ("auto", "prior")}[method]
     if opts.get("init") not in valid_init:
         raise InputError(f"init must be one of {valid_init} for {method}, got {opts.get('init')!r}")
     if "start_sigma" in opts and not (isinstance(opts["start_sigma"], (int, float))
@@ -132,7 +155,7 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
         progressbar: bool = False, **options) -> xr.DataTree:
-    """Fit a PyMC model by MAP, NUTS or (full-rank) ADVI.
+    """Fit a PyMC model by MAP, NUTS, (full-rank or minibatch) ADVI, or Gibbs sampling.
 
     Parameters
     ----------
@@ -140,7 +163,7 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
         Any PyMC model; models from :func:`bayesrec.models.build_model` (or the
         registry's factories) also record their name and config in the fit, so
         that it can predict after saving and loading.
-    method : {"map", "nuts", "advi", "fullrank_advi", "gibbs"}
+    method : {"map", "nuts", "advi", "fullrank_advi", "minibatch_advi", "gibbs"}
     random_seed : int, optional
         Seed for everything random in the fit.  ``None`` draws one, which is
         recorded in ``attrs["random_seed"]`` so the fit can be repeated.
@@ -161,11 +184,26 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
         * ``nuts``: ``draws`` (1000), ``tune`` (1000), ``chains`` (2), ``cores``,
           ``sampler`` ("nutpie", "pymc", "numpyro", "blackjax"), ``target_accept``
           (0.8), ``max_treedepth`` (10), ``init`` ("auto": the sampler's own;
-          "prior": start every chain from a prior draw).
+          "prior": start every chain from a prior draw).  Every sampler returns
+          the same groups and dims; see "JAX samplers and GPUs" below.
         * ``advi`` / ``fullrank_advi``: ``n`` (30000 iterations at most),
           ``draws`` (1000, from the fitted approximation), ``learning_rate``
           (Adam), ``tol`` (1e-3, relative change of the parameters, checked every
-          100 iterations, stops early), ``init`` ("prior" or "zero").
+          100 iterations, stops early), ``init`` ("prior", "zero" or "map").
+        * ``minibatch_advi``: mean-field ADVI where every step sees ``batch_size``
+          (1000) ratings drawn at random (with replacement) and the likelihood
+          is scaled by ``n_ratings / batch_size`` (PyMC's ``Minibatch`` and
+          ``total_size``), so a step costs the same whatever the data size.
+          Works on any model whose per-rating data are ``pm.Data`` on the
+          ``obs`` dim (see :mod:`bayesrec.inference.minibatch`).  Adam starts at
+          ``learning_rate`` (0.02); every ``max(100, one epoch)`` iterations the
+          mean loss is compared with the previous window's, and when it improved
+          by less than ``tol`` (1e-3, relative) the rate is multiplied by
+          ``lr_decay`` (0.5); the plateau after ``max_decays`` (3) decays stops
+          the fit.  ``n`` (50000) caps the iterations and ``max_seconds`` (None)
+          the wall time; ``draws``, ``init`` and ``start_sigma`` as for ``advi``.
+          The ``advi`` group records the stop reason, epochs, the iterations where
+          the rate decayed and the time per iteration.
         * ``gibbs`` (PMF and BPMF only, identity link; see
           :mod:`bayesrec.inference.gibbs`): ``draws``, ``tune`` (burn-in sweeps,
           discarded), ``chains``, ``cores`` (1: chains one after the other),
@@ -177,6 +215,21 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
     -------
     xarray.DataTree
         See the module docstring for its groups and attrs.
+
+    Notes
+    -----
+    **JAX samplers and GPUs.**  ``sampler="numpyro"`` or ``"blackjax"`` compiles
+    the model's log-density to JAX (``pip install 'bayesrec[jax]'``; the
+    package's own Ops, such as the MMSBM likelihood, get JAX versions
+    automatically) and runs NUTS there.  JAX runs on the first accelerator it
+    finds: install the CUDA build of JAX, ``pip install -U "jax[cuda12]"``
+    (or ``"jax[cuda13]"``; Linux, with an NVIDIA driver recent enough for that
+    CUDA major version), check that ``jax.devices()`` lists a CUDA device, and
+    the same call then samples on the GPU; nothing in ``fit`` changes.  With
+    one device the chains run one after another.  Set ``JAX_PLATFORMS=cpu`` to
+    force the CPU.
+    Compilation takes seconds to a minute per model, so JAX pays off for
+    large data and long chains; for small data nutpie (the default) is faster.
     """
     if not isinstance(model, pm.Model):
         raise InputError(f"fit needs a pymc.Model, got {type(model).__name__}")
@@ -189,7 +242,7 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
     random_seed = int(random_seed)
 
     runner = {"map": _fit_map, "nuts": _fit_nuts, "advi": _fit_advi,
-              "fullrank_advi": _fit_advi, "gibbs": _fit_gibbs}[method]
+              "fullrank_advi": _fit_advi, "minibatch_advi": _fit_advi, "gibbs": _fit_gibbs}[method]
     start = time.perf_counter()
     with _quiet_pymc(progressbar):
         dt = runner(model, method, opts, random_seed, progressbar)
@@ -370,31 +423,42 @@ def _require_jax(sampler: str) -> None:
             f"sampler {sampler!r} needs {', '.join(missing)}; install them with "
             "pip install 'bayesrec[jax]'"
         )
+    from bayesrec.models._jax import register_jax_ops
+
+    register_jax_ops()  # JAX versions of the package's own Ops (none is model-specific here)
+
+
+def _advi_start(model, opts, seed, progressbar) -> dict | None:
+    """Starting means of (any) ADVI: a MAP fit, a prior draw or the model's initial point."""
+    if opts["init"] != "map":
+        return initial_values(model, opts["init"], seed)
+    map_fit = _fit_map(model, "map", {**_DEFAULTS["map"]}, seed, progressbar)
+    post = map_fit["posterior"].to_dataset()
+    return {rv.name: post[rv.name].values[0, 0] for rv in model.free_RVs}
 
 
 def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
+    from bayesrec.inference.minibatch import approximation_tree, fit_minibatch_advi
+
     seed_init, seed_fit, seed_draw = _child_seeds(random_seed, 3)
-    if opts["init"] == "map":
-        map_fit = _fit_map(model, "map", {**_DEFAULTS["map"]}, seed_init, progressbar)
-        post = map_fit["posterior"].to_dataset()
-        start = {rv.name: post[rv.name].values[0, 0] for rv in model.free_RVs}
+    start = _advi_start(model, opts, seed_init, progressbar)
+    if method == "minibatch_advi":
+        approx, advi = fit_minibatch_advi(model, opts, seed_fit, start, progressbar)
     else:
-        start = initial_values(model, opts["init"], seed_init)
-    start_sigma = ({model.rvs_to_values[rv].name: opts["start_sigma"] for rv in model.free_RVs}
-                   if method == "advi" else None)
-    tracker = CheckParametersConvergence(every=100, tolerance=opts["tol"],
-                                                      diff="relative")
-    approx = pm.fit(
-        n=opts["n"], method=method, model=model, random_seed=seed_fit, start=start,
-        start_sigma=start_sigma, progressbar=progressbar, obj_optimizer=pm.adam(learning_rate=opts["learning_rate"]),
-        callbacks=[tracker],
-    )
-    dt = approx.sample(draws=opts["draws"], random_seed=seed_draw, return_inferencedata=True)
-    loss = np.asarray(approx.hist, dtype=float)
-    advi = xr.Dataset({"loss": ("iteration", loss)},
-                      coords={"iteration": np.arange(1, len(loss) + 1)})
-    advi.attrs.update({"n_iterations": len(loss), "max_iterations": opts["n"],
-                       "converged": bool(len(loss) < opts["n"]), "method": method})
+        start_sigma = ({model.rvs_to_values[rv].name: opts["start_sigma"]
+                        for rv in model.free_RVs} if method == "advi" else None)
+        tracker = CheckParametersConvergence(every=100, tolerance=opts["tol"], diff="relative")
+        approx = pm.fit(
+            n=opts["n"], method=method, model=model, random_seed=seed_fit, start=start,
+            start_sigma=start_sigma, progressbar=progressbar,
+            obj_optimizer=pm.adam(learning_rate=opts["learning_rate"]), callbacks=[tracker],
+        )
+        loss = np.asarray(approx.hist, dtype=float)
+        advi = xr.Dataset({"loss": ("iteration", loss)},
+                          coords={"iteration": np.arange(1, len(loss) + 1)})
+        advi.attrs.update({"n_iterations": len(loss), "max_iterations": opts["n"],
+                           "converged": bool(len(loss) < opts["n"]), "method": method})
+    dt = approximation_tree(approx, model, stored_var_names(model), opts["draws"], seed_draw)
     return xr.DataTree.from_dict({
         "posterior": dt["posterior"].to_dataset(),
         "observed_data": dt["observed_data"].to_dataset(),

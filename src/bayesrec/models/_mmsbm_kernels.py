@@ -22,7 +22,7 @@ from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 from pytensor.tensor.type import integer_dtypes
 
-__all__ = ["expected_counts", "level_logp", "LevelLogp", "LevelLogpGrad"]
+__all__ = ["expected_counts", "level_logp", "LevelLogp", "LevelLogpGrad", "register_jax"]
 
 # fast-math without the no-NaN / no-infinity assumptions (a zero probability gives -inf)
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -149,8 +149,9 @@ class LevelLogp(Op):
     ``theta_u`` (n, K) and ``eta_i`` (n, L), and ``p`` (K, L, levels).  One fused
     pass per rating (forward and backward), in place of a graph that forms the
     (n, K, L) array of the observed level's probabilities and scatters its
-    gradient back.  Implemented in Numba (the default backend, nutpie); other
-    backends run :meth:`perform` in Python.
+    gradient back.  Implemented in Numba (the default backend, nutpie) and in JAX
+    (numpyro, blackjax; see :func:`register_jax`); other backends run
+    :meth:`perform` in Python.
     """
 
     __props__ = ()
@@ -211,3 +212,48 @@ def _numba_level_logp_grad(op, node, **kwargs):
 
 
 level_logp = LevelLogp()
+
+
+# ---------------------------------------------------------------------------------------------
+# JAX implementations (numpyro and blackjax samplers), registered on demand
+# ---------------------------------------------------------------------------------------------
+def _jax_level_logp(value, theta_u, eta_i, p):
+    """JAX version of :func:`_level_logp`, contracted one group axis at a time.
+
+    ``theta_u @ p`` for every level is (ratings x L x levels); the observed level
+    is picked after the second contraction, so nothing of size ratings x K x L is
+    formed.  A zero probability gives ``-inf`` with a finite (zero) gradient.
+    """
+    import jax.numpy as jnp
+
+    per_level = jnp.einsum("nk,klr->nlr", theta_u, p)
+    totals = jnp.einsum("nlr,nl->nr", per_level, eta_i)
+    total = jnp.take_along_axis(totals, value[:, None].astype(jnp.int32), axis=1)[:, 0]
+    positive = total > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, total, 1.0)), -jnp.inf)
+
+
+def register_jax() -> None:
+    """Teach PyTensor's JAX backend :class:`LevelLogp` and its gradient (idempotent).
+
+    Imports JAX, so it is not done at import time; :func:`bayesrec.inference.fit`
+    calls it (through :func:`bayesrec.models._jax.register_jax_ops`) before a JAX sampler.
+    """
+    import jax
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    if LevelLogp in jax_funcify.registry:
+        return
+
+    @jax_funcify.register(LevelLogp)
+    def _jax_funcify_level_logp(op, **kwargs):
+        return _jax_level_logp
+
+    @jax_funcify.register(LevelLogpGrad)
+    def _jax_funcify_level_logp_grad(op, **kwargs):
+        def level_logp_grad(value, theta_u, eta_i, p, g):
+            _, pullback = jax.vjp(lambda a, b, c: _jax_level_logp(value, a, b, c),
+                                  theta_u, eta_i, p)
+            return pullback(g)
+
+        return level_logp_grad

@@ -28,7 +28,7 @@ __all__ = [
     "model_info",
 ]
 
-BAYESIAN_METHODS = ("map", "nuts", "advi", "fullrank_advi")
+BAYESIAN_METHODS = ("map", "nuts", "advi", "fullrank_advi", "minibatch_advi")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,234 @@
+"""Minibatch ADVI for any model whose likelihood factorises over ratings.
+
+:func:`minibatch_model` rewrites a model generically, knowing nothing about it
+but the contract every factory keeps: per-rating data live in ``pm.Data``
+containers whose first dim is ``obs`` (``user_idx``, ``item_idx``, ...) and the
+observed variables have ``obs`` as their first dim.  The rewrite (on PyMC's
+model graph, :func:`pymc.model.fgraph.fgraph_from_model`)
+
+* replaces those containers and the observed values by rows drawn jointly
+  with :func:`pymc.Minibatch` (the same random rows of every array, drawn anew
+  at every step, with replacement),
+* sets the length of the ``obs`` dim to the batch size, and
+* wraps each observed variable with ``total_size`` = the number of ratings, so
+  that its log-likelihood is scaled by ``N / batch_size``: every step's ELBO
+  is an unbiased estimate of the full-data ELBO.
+
+:func:`fit_minibatch_advi` fits mean-field ADVI on the rewritten model with Adam,
+a learning rate decayed whenever the loss (averaged over an epoch) stops
+improving, and a stop after a given number of decays (see :class:`MinibatchMonitor`);
+the approximation is then drawn from the original model (see
+:func:`approximation_tree`), so the fit looks like any other ADVI fit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+from pymc.backends.base import MultiTrace
+from pymc.backends.ndarray import NDArray
+from pymc.model.fgraph import (
+    ModelNamed,
+    ModelObservedRV,
+    ModelPotential,
+    fgraph_from_model,
+    model_from_fgraph,
+)
+from pymc.util import _get_seeds_per_chain
+from pymc.variational.minibatch_rv import create_minibatch_rv
+from pytensor.graph import FunctionGraph
+from pytensor.graph.replace import clone_replace
+from pytensor.graph.traversal import ancestors
+
+from bayesrec.errors import InputError
+
+__all__ = ["minibatch_model", "fit_minibatch_advi", "approximation_tree", "MinibatchMonitor"]
+
+
+def minibatch_model(model: pm.Model, batch_size: int, *, dim: str = "obs") -> pm.Model:
+    """A copy of ``model`` whose likelihood sees ``batch_size`` random ratings per evaluation.
+
+    Parameters
+    ----------
+    model : pm.Model
+        Per-rating data must be ``pm.Data`` with first dim ``dim``, and every
+        observed variable on those data must have ``dim`` as its first dim.
+    batch_size : int
+    dim : str
+        The dim that indexes ratings.
+
+    Returns
+    -------
+    pm.Model
+        Same free variables (names, transforms, dims) as ``model``; its
+        log-density is a stochastic, unbiased estimate of ``model``'s.  The
+        per-rating data containers are gone (they are inside the minibatch).
+    """
+    if dim not in model.coords:
+        raise InputError(f"minibatch ADVI needs a model with a {dim!r} dim indexing the ratings")
+    dims = model.named_vars_to_dims
+
+    def on_dim(name: str) -> bool:
+        return (dims.get(name) or ())[:1] == (dim,)
+
+    n_rows = int(model.dim_lengths[dim].eval())
+    data_names = [v.name for v in model.data_vars if on_dim(v.name)]
+    obs_names = [v.name for v in model.observed_RVs if on_dim(v.name)]
+    if not obs_names:
+        raise InputError(f"minibatch ADVI needs an observed variable with first dim {dim!r}")
+    if any(dim in (dims.get(rv.name) or ()) for rv in model.free_RVs):
+        raise InputError(f"minibatch ADVI cannot subsample a model with a free variable on "
+                         f"the {dim!r} dim (one latent value per rating)")
+
+    fgraph, memo = fgraph_from_model(model)
+    full = [memo[model[name]].owner.inputs[0] for name in data_names]
+    full += [memo[model[name]].owner.inputs[1] for name in obs_names]
+    batches = pm.Minibatch(*full, batch_size=int(batch_size))
+    batches = batches if isinstance(batches, list) else [batches]
+    length = fgraph._dim_lengths[dim]
+    replace = dict(zip(full, batches, strict=True))
+    replace[length] = pt.constant(int(batch_size), dtype=length.dtype)
+
+    kept = [out for out in fgraph.outputs
+            if not (isinstance(out.owner.op, ModelNamed) and out.owner.op.name in data_names)]
+    for out in kept:
+        if isinstance(out.owner.op, ModelPotential) and set(full) & set(ancestors([out])):
+            raise InputError(f"minibatch ADVI cannot scale the potential {out.owner.op.name!r}, "
+                             f"which depends on per-rating data; use an observed variable")
+    cloned = clone_replace(kept, replace, rebuild_strict=False)
+    outputs = []
+    for out in cloned:
+        op = out.owner.op
+        if isinstance(op, ModelObservedRV) and op.name in obs_names:
+            rv, value = out.owner.inputs
+            out = type(op)(op.name, op.dims, op.transform)(create_minibatch_rv(rv, n_rows), value)
+        outputs.append(out)
+    new = FunctionGraph(outputs=outputs, clone=False)
+    new._coords = {**fgraph._coords, dim: None}
+    new._dim_lengths = {**fgraph._dim_lengths, dim: replace[length]}
+    out_model = model_from_fgraph(new, mutate_fgraph=True)
+    out_model.bayesrec_minibatch = {"batch_size": int(batch_size), "total_size": n_rows}
+    return out_model
+
+
+@dataclass
+class MinibatchMonitor:
+    """PyMC ``fit`` callback: learning rate decayed on plateaus, convergence, time limit.
+
+    Every ``window`` steps the mean loss over the last window is compared with the
+    mean over the window before.  When it improved by less than ``tol``
+    (relative), the loss has reached the noise floor of the current learning
+    rate: the rate is multiplied by ``lr_decay`` (through the shared variable
+    that Adam reads).  The plateau after ``max_decays`` decays stops the fit
+    (converged).  ``max_seconds`` stops it once that much wall time has passed
+    since the first step (compilation excluded).
+    """
+
+    learning_rate: pytensor.compile.SharedVariable
+    lr_decay: float
+    max_decays: int
+    window: int
+    tol: float
+    max_seconds: float | None = None
+    stop_reason: str = "max_iterations"
+    decayed_at: list = field(default_factory=list)
+    started: float | None = None
+    last: float | None = None
+    steps: int = 0
+
+    def __call__(self, approx, losses, i) -> None:
+        now = time.perf_counter()
+        if self.started is None:
+            self.started = now  # after the first step, so compilation is not counted
+        self.last, self.steps = now, i
+        if self.max_seconds is not None and now - self.started >= self.max_seconds:
+            self.stop_reason = "time_limit"
+            raise StopIteration(f"time limit of {self.max_seconds} s reached")
+        if i % self.window or i < 2 * self.window:
+            return
+        recent = np.mean(losses[-self.window:])
+        before = np.mean(losses[-2 * self.window:-self.window])
+        if before - recent >= self.tol * abs(before):
+            return  # still improving
+        if len(self.decayed_at) >= self.max_decays:
+            self.stop_reason = "converged"
+            raise StopIteration(f"mean loss improved by less than {self.tol:g} (relative) "
+                                f"after {self.max_decays} learning-rate decays")
+        rate = self.learning_rate.get_value() * self.lr_decay
+        self.learning_rate.set_value(np.asarray(rate, dtype=self.learning_rate.dtype))
+        self.decayed_at.append(i)
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean wall time of a step after the first (compilation excluded); NaN if unknown."""
+        if self.started is None or self.steps < 2:
+            return float("nan")
+        return (self.last - self.started) / (self.steps - 1)
+
+
+def fit_minibatch_advi(model: pm.Model, opts: dict, seed: int, start: dict | None,
+                       progressbar: bool) -> tuple[pm.variational.opvi.Approximation, xr.Dataset]:
+    """Mean-field ADVI of ``model`` on minibatches; the approximation and its ``advi`` report."""
+    batch_size = opts["batch_size"]
+    mb = minibatch_model(model, batch_size)
+    n_rows = mb.bayesrec_minibatch["total_size"]
+    steps_per_epoch = max(n_rows / batch_size, 1.0)
+    window = max(100, math.ceil(steps_per_epoch))
+    rate = pytensor.shared(np.asarray(opts["learning_rate"], dtype=pytensor.config.floatX),
+                           name="learning_rate")
+    monitor = MinibatchMonitor(rate, float(opts["lr_decay"]), int(opts["max_decays"]), window,
+                               float(opts["tol"]), opts["max_seconds"])
+    start_sigma = {mb.rvs_to_values[rv].name: opts["start_sigma"] for rv in mb.free_RVs}
+    approx = pm.fit(
+        n=opts["n"], method="advi", model=mb, random_seed=seed, start=start,
+        start_sigma=start_sigma, progressbar=progressbar,
+        obj_optimizer=pm.adam(learning_rate=rate), callbacks=[monitor],
+    )
+    loss = np.asarray(approx.hist, dtype=float)
+    report = xr.Dataset({"loss": ("iteration", loss)},
+                        coords={"iteration": np.arange(1, len(loss) + 1)})
+    report.attrs.update({
+        "n_iterations": len(loss), "max_iterations": opts["n"],
+        "converged": monitor.stop_reason == "converged", "stop_reason": monitor.stop_reason,
+        "method": "minibatch_advi", "batch_size": batch_size, "total_size": n_rows,
+        "iterations_per_epoch": steps_per_epoch, "epochs": len(loss) / steps_per_epoch,
+        "convergence_window": window, "final_learning_rate": float(rate.get_value()),
+        "lr_decayed_at": list(monitor.decayed_at),
+        "seconds_per_iteration": monitor.seconds_per_step,
+    })
+    return approx, report
+
+
+def approximation_tree(approx, model: pm.Model, var_names: list[str], draws: int,
+                       seed: int) -> xr.DataTree:
+    """``draws`` from a fitted approximation as a DataTree over ``model``'s variables.
+
+    Like ``approx.sample(draws, random_seed=seed)`` (the same draws), but the
+    variables are computed on ``model`` (which may differ from the one fitted, for
+    example the full-data model behind a minibatch fit) and only ``var_names``
+    are kept, so no data-sized deterministic is evaluated for every draw.
+    Groups: ``posterior`` (one chain), ``observed_data``, ``constant_data``.
+    """
+    (seed,) = _get_seeds_per_chain(seed, 1)
+    samples = approx.sample_dict_fn(draws, random_seed=seed)
+    values = [v.name for v in model.value_vars]  # NDArray.record reads points in this order
+    missing = sorted(set(values) - set(samples))
+    if missing:
+        raise ValueError(f"the approximation has no values for {missing}")
+    samples = {name: samples[name] for name in values}
+    keep = set(var_names)  # their values computed from the value variables, not redrawn
+    outputs = [v for v in model.unobserved_value_vars if v.name in keep]
+    trace = NDArray(model=model, vars=outputs,
+                    test_point={name: np.asarray(v[0]) for name, v in samples.items()})
+    trace.setup(draws=draws, chain=0)
+    for i in range(draws):
+        trace.record({name: np.asarray(v[i]) for name, v in samples.items()}, in_warmup=False)
+    trace.close()
+    return pm.to_inference_data(MultiTrace([trace]), model=model, log_likelihood=False)
