@@ -204,3 +204,18 @@ def test_pinned_metrics_on_a_fixed_dataset(row):
     summary = res.summary()
     np.testing.assert_allclose([summary.loc["rmse", "mean"], summary.loc["mae", "mean"]],
                                PINNED[row], rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# determinism of the samplers not covered elsewhere (nutpie, MAP, ADVI, minibatch ADVI and
+# Gibbs have their own same-seed tests)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sampler", ["pymc", "numpyro", "blackjax"])
+def test_same_seed_same_draws_for_every_nuts_sampler(small, sampler):
+    if sampler in ("numpyro", "blackjax"):
+        pytest.importorskip(sampler)
+    model = build_model("pmf", small, n_factors=2)
+    runs = [fit(model, "nuts", sampler=sampler, draws=15, tune=15, chains=2, random_seed=9)
+            for _ in range(2)]
+    a, b = (r["posterior"]["user_factors"].values for r in runs)
+    np.testing.assert_array_equal(a, b)
