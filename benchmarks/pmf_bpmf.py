@@ -35,7 +35,8 @@ QUICK = {"nuts": {"draws": 50, "tune": 50, "chains": 2}, "advi": {"n": 2000},
          "map": {"maxiter": 200}}
 
 
-def run(rows, splits, dataset, *, seed: int, quick: bool, say) -> dict:
+def run(rows, splits, dataset, *, seed: int, quick: bool, say, after_row=None) -> dict:
+    """Evaluate each row; ``after_row(results)`` runs after every row (partial JSON)."""
     results = {}
     for row in rows:
         model, method = row.split("/")
@@ -49,6 +50,8 @@ def run(rows, splits, dataset, *, seed: int, quick: bool, say) -> dict:
         results[row] = evaluate(model, splits, method=None if method == "fit" else method,
                                 options=options, fit_options=fit_options, seed=seed,
                                 dataset=dataset, progress=say)
+        if after_row is not None:
+            after_row(results)
     return results
 
 
@@ -102,24 +105,31 @@ def main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results = run(rows, splits, dataset, seed=args.seed, quick=args.quick, say=say)
+    def record(results: dict, complete: bool) -> dict:
+        return {
+            "benchmark": "pmf_bpmf",
+            "dataset": dataset,
+            "folds": folds,
+            "quick": args.quick,
+            "seed": args.seed,
+            "complete": complete,  # False while rows are still running (long NUTS/ADVI rows)
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": versions(),
+            "table": table(results).to_dict(orient="records"),
+            "results": {row: r.to_json() for row, r in results.items()},
+        }
+
+    def write(results: dict, complete: bool = False) -> None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(record(results, complete), indent=2) + "\n")
+
+    results = run(rows, splits, dataset, seed=args.seed, quick=args.quick, say=say,
+                  after_row=write)
     tab = table(results)
     print(f"PMF / BPMF on MovieLens 100K, folds {', '.join(folds)}, n_factors=10"
           + (" (QUICK: not the target settings)" if args.quick else ""))
     print(tab.to_string(index=False))
-    record = {
-        "benchmark": "pmf_bpmf",
-        "dataset": dataset,
-        "folds": folds,
-        "quick": args.quick,
-        "seed": args.seed,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions(),
-        "table": tab.to_dict(orient="records"),
-        "results": {row: r.to_json() for row, r in results.items()},
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    write(results, complete=True)
     say(f"wrote {args.output}")
     return 0
 
