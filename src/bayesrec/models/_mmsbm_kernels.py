@@ -29,6 +29,28 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _TINY = 1e-300
 
 
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+def _pair_pass(a, b, p_r, pb, ap):
+    """One rating's pass: ``pb = P b``, ``ap = a P`` (in place); returns ``a @ P @ b``.
+
+    ``a`` = theta of the user, ``b`` = eta of the item, ``P = p_r`` the level's K x L slice.
+    Shared by the E-step and the gradient kernel.
+    """
+    for j in range(ap.shape[0]):
+        ap[j] = 0.0
+    total = 0.0
+    for k in range(pb.shape[0]):
+        ak = a[k]
+        s = 0.0
+        for j in range(ap.shape[0]):
+            pkl = p_r[k, j]
+            s += pkl * b[j]
+            ap[j] += ak * pkl
+        pb[k] = s
+        total += ak * s
+    return total
+
+
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _accumulate(user, item, level, theta, eta, p_rkl, start, stop, c_theta, c_eta, s_rkl):
     """Add the counts of ratings ``start:stop`` to the accumulators; return their log-likelihood."""
@@ -39,19 +61,7 @@ def _accumulate(user, item, level, theta, eta, p_rkl, start, stop, c_theta, c_et
     loglik = 0.0
     for n in range(start, stop):
         u, i, r = user[n], item[n], level[n]
-        for j in range(n_item_groups):
-            ap[j] = 0.0
-        total = 0.0
-        for k in range(n_user_groups):
-            a = theta[u, k]
-            s = 0.0
-            for j in range(n_item_groups):
-                pkl = p_rkl[r, k, j]
-                s += pkl * eta[i, j]
-                ap[j] += a * pkl
-            pb[k] = s
-            total += a * s
-        total = max(total, _TINY)
+        total = max(_pair_pass(theta[u], eta[i], p_rkl[r], pb, ap), _TINY)
         loglik += np.log(total)
         inv = 1.0 / total
         for k in range(n_user_groups):
@@ -119,18 +129,7 @@ def _level_logp_grad(value, theta_u, eta_i, p, g):
     ap = np.empty(n_item_groups)
     for n in range(n_ratings):
         r = value[n]
-        for j in range(n_item_groups):
-            ap[j] = 0.0
-        total = 0.0
-        for k in range(n_user_groups):
-            a = theta_u[n, k]
-            s = 0.0
-            for j in range(n_item_groups):
-                pkl = p_rkl[r, k, j]
-                s += pkl * eta_i[n, j]
-                ap[j] += a * pkl
-            pb[k] = s
-            total += a * s
+        total = _pair_pass(theta_u[n], eta_i[n], p_rkl[r], pb, ap)
         w = g[n] / max(total, _TINY)
         for j in range(n_item_groups):
             g_eta[n, j] = w * ap[j]
