@@ -45,7 +45,7 @@ from bayesrec.inference import fit, predict  # noqa: E402
 from bayesrec.metrics import score  # noqa: E402
 from bayesrec.models import build_model  # noqa: E402
 from bayesrec.models.mmsbm import MMSBM_MAP_RESTARTS  # noqa: E402
-from bayesrec.models.mmsbm_tools import level_probabilities_np  # noqa: E402
+from bayesrec.models.mmsbm_tools import package_probabilities  # noqa: E402
 from bayesrec.predictions import from_probabilities  # noqa: E402
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "mmsbm.json"
@@ -76,7 +76,7 @@ def package_row(train, test, cfg: dict, seed: int) -> tuple[dict, dict]:
     start = time.perf_counter()
     em.fit(frame, silent=True)
     seconds = time.perf_counter() - start
-    prob = _package_probabilities(em, train, test)
+    prob = package_probabilities(em, train, test)
     scores = score(from_probabilities(test.user_ids, test.item_ids, prob, test.scale), test)
     # the package's own scoring, on the test pairs it keeps (known user and item)
     em.predict(pd.DataFrame({"users": test.user_ids, "items": test.item_ids,
@@ -85,31 +85,6 @@ def package_row(train, test, cfg: dict, seed: int) -> tuple[dict, dict]:
     extra = {"package_accuracy_on_kept_pairs": own["accuracy"], "n_kept_pairs": len(em.test),
              "training_loglik": [float(r["likelihood"]) for r in em.results]}
     return {**scores, "fit_seconds": seconds}, extra
-
-
-def _package_probabilities(em, train, test) -> np.ndarray:
-    """The package's averaged P(r | u, i) for every test pair (uniform membership if unseen)."""
-    handler = em.data_handler
-    users = _codes(handler.obs_dict, train.users, test.user)
-    items = _codes(handler.items_dict, train.items, test.item)
-    levels = [handler.ratings_dict[str(v)] for v in _labels(train)]
-    out = []
-    for run in em.results:
-        theta = np.vstack([run["theta"], np.full(GROUPS, 1 / GROUPS)])  # last row: unseen
-        eta = np.vstack([run["eta"], np.full(GROUPS, 1 / GROUPS)])
-        out.append(level_probabilities_np(theta, eta, run["pr"][:, :, levels], users, items))
-    return np.mean(out, axis=0)
-
-
-def _labels(train) -> list:
-    """Rating labels as the package saw them (it converts values to strings)."""
-    return [str(v) for v in pd.Series(train.scale.levels).astype(train.rating.dtype)]
-
-
-def _codes(mapping: dict, universe: pd.Index, codes: np.ndarray) -> np.ndarray:
-    unseen = len(mapping)
-    table = np.array([mapping.get(str(x), unseen) for x in universe])
-    return table[codes]
 
 
 # ---------------------------------------------------------------------------------------------

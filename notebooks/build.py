@@ -236,7 +236,7 @@ ax.set(xlabel="largest group membership of a user", ylabel="users")'''),
         code('''\
 import pandas as pd
 from mmsbm import MMSBM
-from bayesrec.models.mmsbm_tools import level_probabilities_np
+from bayesrec.models.mmsbm_tools import package_probabilities
 from bayesrec.predictions import from_probabilities
 
 frame = pd.DataFrame({"users": train.user_ids, "items": train.item_ids, "ratings": train.rating})
@@ -247,17 +247,7 @@ start = time.perf_counter()
 em.fit(frame, silent=True)
 print(f"package fit {time.perf_counter() - start:.1f} s")
 
-def codes(mapping, universe, c):  # the package's codes; unseen ids get uniform memberships
-    table = np.array([mapping.get(str(x), len(mapping)) for x in universe])
-    return table[c]
-
-h = em.data_handler
-u, i = codes(h.obs_dict, train.users, test.user), codes(h.items_dict, train.items, test.item)
-labels = [str(v) for v in pd.Series(train.scale.levels).astype(train.rating.dtype)]
-lv = [h.ratings_dict[x] for x in labels]
-prob = np.mean([level_probabilities_np(np.vstack([r["theta"], np.full(K, 1 / K)]),
-                                       np.vstack([r["eta"], np.full(L, 1 / L)]),
-                                       r["pr"][:, :, lv], u, i) for r in em.results], axis=0)
+prob = package_probabilities(em, train, test)  # restart-averaged, as bayesrec's
 package_scores = score(from_probabilities(test.user_ids, test.item_ids, prob, test.scale), test)
 pd.DataFrame({"bayesrec MAP (EM)": bayes_scores, "mmsbm package EM": package_scores}).round(4)'''),
         md("## Versions"),

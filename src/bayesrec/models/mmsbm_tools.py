@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
@@ -29,6 +30,7 @@ __all__ = [
     "memberships",
     "rating_patterns",
     "level_probabilities_np",
+    "package_probabilities",
 ]
 
 
@@ -201,3 +203,29 @@ def rating_patterns(fit, *, chain: int | str = "best") -> xr.Dataset:
         "user_group_size": post["theta"].sum("user").mean(sample),
         "item_group_size": post["eta"].sum("item").mean(sample),
     })
+
+
+def package_probabilities(em, train, test) -> np.ndarray:
+    """The ``mmsbm`` package's restart-averaged P(r | u, i) for every pair of ``test``.
+
+    ``em`` is a fitted ``mmsbm.MMSBM`` on ``train`` (ids as given to it); users or items
+    it never saw get uniform memberships, as bayesrec's model does (prior mean).
+    Returns (pairs, levels) in ``train.scale.levels`` order.
+    """
+    handler = em.data_handler
+
+    def codes(mapping: dict, universe, c) -> np.ndarray:  # unseen ids: the extra last row
+        return np.array([mapping.get(str(x), len(mapping)) for x in universe])[c]
+
+    users = codes(handler.obs_dict, train.users, test.user)
+    items = codes(handler.items_dict, train.items, test.item)
+    # the package keys levels by their string form, as it read them from the data
+    labels = [str(v) for v in pd.Series(train.scale.levels).astype(train.rating.dtype)]
+    levels = [handler.ratings_dict[x] for x in labels]
+    out = []
+    for run in em.results:
+        n_k, n_l = run["theta"].shape[1], run["eta"].shape[1]
+        theta = np.vstack([run["theta"], np.full(n_k, 1 / n_k)])
+        eta = np.vstack([run["eta"], np.full(n_l, 1 / n_l)])
+        out.append(level_probabilities_np(theta, eta, run["pr"][:, :, levels], users, items))
+    return np.mean(out, axis=0)
