@@ -97,7 +97,7 @@ def test_minibatch_advi_seed_time_limit_and_options(simulated):
                                   b["posterior"]["user_factors"].values)
     assert a["advi"].attrs["stop_reason"] == "max_iterations"
     timed = fit(model, "minibatch_advi", random_seed=5, batch_size=100, n=10**7, draws=20,
-                max_seconds=1.0)
+                max_seconds=1.0, max_decays=10**6)  # only the clock can stop it
     assert timed["advi"].attrs["stop_reason"] == "time_limit"
     assert timed["advi"].attrs["n_iterations"] < 10**7
     for option, message in (({"batch_size": 0}, "batch_size must be a positive integer"),

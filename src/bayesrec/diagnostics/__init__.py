@@ -9,7 +9,9 @@ Pure functions from a fit (and data) to xarray objects with named dims:
   in plain words;
 * :func:`interval_coverage`, :func:`calibration_table`: coverage of central
   predictive intervals on held-out ratings;
-* :func:`add_diagnostics`: store results in the fit's ``diagnostics`` group.
+* :func:`add_diagnostics`: store results in the fit's ``diagnostics`` group;
+* :func:`log_likelihood`, :func:`compare_fits`: the pointwise log-likelihood of
+  the training ratings, and PSIS-LOO / WAIC comparison of sampled fits.
 
 Plots (``plot_*``) return matplotlib figures; :func:`write_report` writes them
 as PNGs with a markdown report (``bayesrec report``).
@@ -35,17 +37,20 @@ from bayesrec.diagnostics.plots import (
     plot_rmse_trace,
     plot_user_predictive,
 )
+from bayesrec.diagnostics.predictive import PARETO_K_THRESHOLD, compare_fits, log_likelihood
 from bayesrec.diagnostics.report import baseline_comparison, fit_rmse_row, pick_users, write_report
 from bayesrec.diagnostics.traces import RunningRMSE, rmse_trace, rmse_trace_from_draws
 
 __all__ = [
     "FINE_LEVELS",
+    "PARETO_K_THRESHOLD",
     "THRESHOLDS",
     "ConvergenceReport",
     "RunningRMSE",
     "add_diagnostics",
     "baseline_comparison",
     "calibration_table",
+    "compare_fits",
     "comparison_table",
     "compute_diagnostics",
     "convergence_quantities",
@@ -55,6 +60,7 @@ __all__ = [
     "frobenius_norms",
     "get_diagnostics",
     "interval_coverage",
+    "log_likelihood",
     "pick_users",
     "plot_advi_loss",
     "plot_calibration",

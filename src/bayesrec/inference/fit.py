@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import xarray as xr
-from pymc.variational.callbacks import CheckParametersConvergence
 
 from bayesrec.errors import InputError
 from bayesrec.inference.gibbs import GIBBS_DEFAULTS
@@ -66,7 +65,11 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "n": 30000,
         "draws": 1000,
         "learning_rate": 0.01,
+        "lr_decay": 0.5,
+        "max_decays": 3,
+        "window": 200,
         "tol": 1e-3,
+        "max_seconds": None,
         "init": "prior",
         "start_sigma": 0.1,
     },
@@ -74,16 +77,10 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _DEFAULTS["fullrank_advi"] = {**{k: v for k, v in _DEFAULTS["advi"].items() if k != "start_sigma"},
                              "learning_rate": 0.005}
 _DEFAULTS["minibatch_advi"] = {
+    **{k: v for k, v in _DEFAULTS["advi"].items() if k != "window"},
     "batch_size": 1000,
     "n": 50000,
-    "draws": 1000,
     "learning_rate": 0.02,
-    "lr_decay": 0.5,
-    "max_decays": 3,
-    "tol": 1e-3,
-    "max_seconds": None,
-    "init": "prior",
-    "start_sigma": 0.1,
 }
 _DEFAULTS["gibbs"] = dict(GIBBS_DEFAULTS)
 
@@ -110,7 +107,8 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
             f"{', '.join(sorted(defaults))}"
         )
     opts = {**defaults, **options}
-    for key in ("maxiter", "restarts", "draws", "chains", "n", "max_treedepth", "batch_size"):
+    for key in ("maxiter", "restarts", "draws", "chains", "n", "max_treedepth", "batch_size",
+                "window"):
         if key in opts:
             value = opts[key]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -188,22 +186,25 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
           the same groups and dims; see "JAX samplers and GPUs" below.
         * ``advi`` / ``fullrank_advi``: ``n`` (30000 iterations at most),
           ``draws`` (1000, from the fitted approximation), ``learning_rate``
-          (Adam), ``tol`` (1e-3, relative change of the parameters, checked every
-          100 iterations, stops early), ``init`` ("prior", "zero" or "map").
+          (Adam; 0.01, full rank 0.005), ``init`` ("prior", "zero" or "map"),
+          ``start_sigma`` (0.1, mean field only).  Convergence stopping: every
+          ``window`` (200) iterations the mean loss of the last window is
+          compared with the window before; when it improved by less than
+          ``tol`` (1e-3, relative) the learning rate is multiplied by
+          ``lr_decay`` (0.5), and the plateau after ``max_decays`` (3) decays
+          stops the fit; ``max_seconds`` (None) caps the wall time.  The
+          ``advi`` group records the loss, the stop reason ("converged",
+          "max_iterations" or "time_limit"), the iterations where the rate
+          decayed and the time per iteration.
         * ``minibatch_advi``: mean-field ADVI where every step sees ``batch_size``
           (1000) ratings drawn at random (with replacement) and the likelihood
           is scaled by ``n_ratings / batch_size`` (PyMC's ``Minibatch`` and
           ``total_size``), so a step costs the same whatever the data size.
           Works on any model whose per-rating data are ``pm.Data`` on the
-          ``obs`` dim (see :mod:`bayesrec.inference.minibatch`).  Adam starts at
-          ``learning_rate`` (0.02); every ``max(100, one epoch)`` iterations the
-          mean loss is compared with the previous window's, and when it improved
-          by less than ``tol`` (1e-3, relative) the rate is multiplied by
-          ``lr_decay`` (0.5); the plateau after ``max_decays`` (3) decays stops
-          the fit.  ``n`` (50000) caps the iterations and ``max_seconds`` (None)
-          the wall time; ``draws``, ``init`` and ``start_sigma`` as for ``advi``.
-          The ``advi`` group records the stop reason, epochs, the iterations where
-          the rate decayed and the time per iteration.
+          ``obs`` dim (see :mod:`bayesrec.inference.minibatch`).  The same
+          options and stopping as ``advi``, except ``n`` (50000),
+          ``learning_rate`` (0.02) and the window: ``max(100, one epoch)``
+          iterations.  The ``advi`` group also records the epochs.
         * ``gibbs`` (PMF and BPMF only, identity link; see
           :mod:`bayesrec.inference.gibbs`): ``draws``, ``tune`` (burn-in sweeps,
           discarded), ``chains``, ``cores`` (1: chains one after the other),
@@ -438,7 +439,11 @@ def _advi_start(model, opts, seed, progressbar) -> dict | None:
 
 
 def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
-    from bayesrec.inference.minibatch import approximation_tree, fit_minibatch_advi
+    from bayesrec.inference.minibatch import (
+        approximation_tree,
+        fit_minibatch_advi,
+        monitored_fit,
+    )
 
     seed_init, seed_fit, seed_draw = _child_seeds(random_seed, 3)
     start = _advi_start(model, opts, seed_init, progressbar)
@@ -447,17 +452,8 @@ def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     else:
         start_sigma = ({model.rvs_to_values[rv].name: opts["start_sigma"]
                         for rv in model.free_RVs} if method == "advi" else None)
-        tracker = CheckParametersConvergence(every=100, tolerance=opts["tol"], diff="relative")
-        approx = pm.fit(
-            n=opts["n"], method=method, model=model, random_seed=seed_fit, start=start,
-            start_sigma=start_sigma, progressbar=progressbar,
-            obj_optimizer=pm.adam(learning_rate=opts["learning_rate"]), callbacks=[tracker],
-        )
-        loss = np.asarray(approx.hist, dtype=float)
-        advi = xr.Dataset({"loss": ("iteration", loss)},
-                          coords={"iteration": np.arange(1, len(loss) + 1)})
-        advi.attrs.update({"n_iterations": len(loss), "max_iterations": opts["n"],
-                           "converged": bool(len(loss) < opts["n"]), "method": method})
+        approx, advi = monitored_fit(model, method, opts, seed_fit, start, progressbar,
+                                     window=opts["window"], start_sigma=start_sigma)
     dt = approximation_tree(approx, model, stored_var_names(model), opts["draws"], seed_draw)
     return xr.DataTree.from_dict({
         "posterior": dt["posterior"].to_dataset(),

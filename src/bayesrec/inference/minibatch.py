@@ -32,8 +32,6 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import xarray as xr
-from pymc.backends.base import MultiTrace
-from pymc.backends.ndarray import NDArray
 from pymc.model.fgraph import (
     ModelNamed,
     ModelObservedRV,
@@ -49,7 +47,8 @@ from pytensor.graph.traversal import ancestors
 
 from bayesrec.errors import InputError
 
-__all__ = ["minibatch_model", "fit_minibatch_advi", "approximation_tree", "MinibatchMonitor"]
+__all__ = ["minibatch_model", "fit_minibatch_advi", "monitored_fit", "approximation_tree",
+           "MinibatchMonitor"]
 
 
 def minibatch_model(model: pm.Model, batch_size: int, *, dim: str = "obs") -> pm.Model:
@@ -173,21 +172,23 @@ class MinibatchMonitor:
         return (self.last - self.started) / (self.steps - 1)
 
 
-def fit_minibatch_advi(model: pm.Model, opts: dict, seed: int, start: dict | None,
-                       progressbar: bool) -> tuple[pm.variational.opvi.Approximation, xr.Dataset]:
-    """Mean-field ADVI of ``model`` on minibatches; the approximation and its ``advi`` report."""
-    batch_size = opts["batch_size"]
-    mb = minibatch_model(model, batch_size)
-    n_rows = mb.bayesrec_minibatch["total_size"]
-    steps_per_epoch = max(n_rows / batch_size, 1.0)
-    window = max(100, math.ceil(steps_per_epoch))
+def monitored_fit(model: pm.Model, method: str, opts: dict, seed: int, start: dict | None,
+                  progressbar: bool, *, window: int, start_sigma: dict | None = None,
+                  ) -> tuple[pm.variational.opvi.Approximation, xr.Dataset]:
+    """``pm.fit`` of ``method`` with Adam under a :class:`MinibatchMonitor`; approximation, report.
+
+    Every ADVI flavour (full batch, full rank, minibatch) stops the same way: the
+    learning rate decays on plateaus of the mean loss over ``window`` steps and
+    the fit stops at the plateau after ``max_decays`` decays (or ``n`` steps, or
+    ``max_seconds``).  The report is the ``advi`` group of a fit: the loss
+    history, with the stop reason, the decays and the time per step in attrs.
+    """
     rate = pytensor.shared(np.asarray(opts["learning_rate"], dtype=pytensor.config.floatX),
                            name="learning_rate")
     monitor = MinibatchMonitor(rate, float(opts["lr_decay"]), int(opts["max_decays"]), window,
                                float(opts["tol"]), opts["max_seconds"])
-    start_sigma = {mb.rvs_to_values[rv].name: opts["start_sigma"] for rv in mb.free_RVs}
     approx = pm.fit(
-        n=opts["n"], method="advi", model=mb, random_seed=seed, start=start,
+        n=opts["n"], method=method, model=model, random_seed=seed, start=start,
         start_sigma=start_sigma, progressbar=progressbar,
         obj_optimizer=pm.adam(learning_rate=rate), callbacks=[monitor],
     )
@@ -197,38 +198,106 @@ def fit_minibatch_advi(model: pm.Model, opts: dict, seed: int, start: dict | Non
     report.attrs.update({
         "n_iterations": len(loss), "max_iterations": opts["n"],
         "converged": monitor.stop_reason == "converged", "stop_reason": monitor.stop_reason,
-        "method": "minibatch_advi", "batch_size": batch_size, "total_size": n_rows,
-        "iterations_per_epoch": steps_per_epoch, "epochs": len(loss) / steps_per_epoch,
-        "convergence_window": window, "final_learning_rate": float(rate.get_value()),
+        "method": method, "convergence_window": window,
+        "final_learning_rate": float(rate.get_value()),
         "lr_decayed_at": list(monitor.decayed_at),
         "seconds_per_iteration": monitor.seconds_per_step,
     })
     return approx, report
 
 
+def fit_minibatch_advi(model: pm.Model, opts: dict, seed: int, start: dict | None,
+                       progressbar: bool) -> tuple[pm.variational.opvi.Approximation, xr.Dataset]:
+    """Mean-field ADVI of ``model`` on minibatches; the approximation and its ``advi`` report."""
+    batch_size = opts["batch_size"]
+    mb = minibatch_model(model, batch_size)
+    n_rows = mb.bayesrec_minibatch["total_size"]
+    steps_per_epoch = max(n_rows / batch_size, 1.0)
+    start_sigma = {mb.rvs_to_values[rv].name: opts["start_sigma"] for rv in mb.free_RVs}
+    approx, report = monitored_fit(mb, "advi", opts, seed, start, progressbar,
+                                   window=max(100, math.ceil(steps_per_epoch)),
+                                   start_sigma=start_sigma)
+    report.attrs.update({
+        "method": "minibatch_advi", "batch_size": batch_size, "total_size": n_rows,
+        "iterations_per_epoch": steps_per_epoch, "epochs": len(report["loss"]) / steps_per_epoch,
+    })
+    return approx, report
+
+
+#: Largest number of values (draws x parameters) drawn from an approximation at once.
+CHUNK_VALUES = 2**23
+
+
+def _draw_in_chunks(approx, draws: int, seed: int) -> dict[str, np.ndarray]:
+    """``draws`` value-space draws of ``approx``, at most ``CHUNK_VALUES`` values at a time.
+
+    One chunk (small models, or few draws) gives exactly ``approx.sample(draws,
+    random_seed=seed)``'s draws; more chunks take seeds spawned from ``seed``.
+    """
+    size = sum(int(np.prod(entry[2])) for group in approx.groups
+               for entry in group.ordering.values()) or 1
+    chunk = max(1, CHUNK_VALUES // size)
+    if draws <= chunk:
+        (seed,) = _get_seeds_per_chain(seed, 1)
+        return approx.sample_dict_fn(draws, random_seed=seed)
+    sizes = [min(chunk, draws - start) for start in range(0, draws, chunk)]
+    seeds = _get_seeds_per_chain(seed, len(sizes))
+    out: dict[str, np.ndarray] = {}
+    done = 0
+    for n, s in zip(sizes, seeds, strict=True):
+        part = approx.sample_dict_fn(n, random_seed=int(s))
+        for name, value in part.items():
+            if name not in out:
+                out[name] = np.empty((draws, *value.shape[1:]), dtype=value.dtype)
+            out[name][done:done + n] = value
+        done += n
+    return out
+
+
 def approximation_tree(approx, model: pm.Model, var_names: list[str], draws: int,
                        seed: int) -> xr.DataTree:
     """``draws`` from a fitted approximation as a DataTree over ``model``'s variables.
 
-    Like ``approx.sample(draws, random_seed=seed)`` (the same draws), but the
+    The same draws as ``approx.sample(draws, random_seed=seed)``, but the
     variables are computed on ``model`` (which may differ from the one fitted, for
     example the full-data model behind a minibatch fit) and only ``var_names``
-    are kept, so no data-sized deterministic is evaluated for every draw.
-    Groups: ``posterior`` (one chain), ``observed_data``, ``constant_data``.
+    are kept, so no data-sized deterministic is evaluated for every draw.  Memory
+    is about one copy of the draws (drawn in chunks of at most ``CHUNK_VALUES``
+    values: PyMC's sampler holds the noise and its result for every draw at once): untransformed free variables are the approximation's
+    draws themselves (no copy), and only transformed variables and deterministics
+    are computed, draw by draw, into their own arrays.  (PyMC's trace backends
+    hold three copies, which for 80,000 users and items x 10 factors x 100 draws
+    is 2 GB more.)  Groups: ``posterior`` (one chain), ``observed_data``,
+    ``constant_data``.
     """
-    (seed,) = _get_seeds_per_chain(seed, 1)
-    samples = approx.sample_dict_fn(draws, random_seed=seed)
-    values = [v.name for v in model.value_vars]  # NDArray.record reads points in this order
+    from bayesrec.inference.em import _dims, data_datasets
+
+    samples = _draw_in_chunks(approx, draws, seed)
+    values = [v.name for v in model.value_vars]
     missing = sorted(set(values) - set(samples))
     if missing:
         raise ValueError(f"the approximation has no values for {missing}")
-    samples = {name: samples[name] for name in values}
-    keep = set(var_names)  # their values computed from the value variables, not redrawn
+    keep = set(var_names)
     outputs = [v for v in model.unobserved_value_vars if v.name in keep]
-    trace = NDArray(model=model, vars=outputs,
-                    test_point={name: np.asarray(v[0]) for name, v in samples.items()})
-    trace.setup(draws=draws, chain=0)
-    for i in range(draws):
-        trace.record({name: np.asarray(v[i]) for name, v in samples.items()}, in_warmup=False)
-    trace.close()
-    return pm.to_inference_data(MultiTrace([trace]), model=model, log_likelihood=False)
+    direct = [v.name for v in outputs if v.name in samples]  # value variable = the variable
+    computed = [v for v in outputs if v.name not in samples]
+    arrays = {name: samples[name][None] for name in direct}
+    if computed:  # transformed free variables and deterministics, from the value variables
+        fn = model.compile_fn(computed, inputs=model.value_vars, on_unused_input="ignore",
+                              point_fn=False)
+        for i in range(draws):
+            out = fn(*[samples[name][i] for name in values])
+            for var, value in zip(computed, out, strict=True):
+                if i == 0:
+                    arrays[var.name] = np.empty((1, draws, *np.shape(value)),
+                                                dtype=np.asarray(value).dtype)
+                arrays[var.name][0, i] = value
+    coords = {"chain": np.arange(1), "draw": np.arange(draws)}
+    posterior = {}
+    for var in outputs:  # model order
+        value = arrays[var.name]
+        posterior[var.name] = (("chain", "draw", *_dims(model, var.name, value.shape[2:], coords)),
+                               value)
+    observed, constant = data_datasets(model)
+    return xr.DataTree.from_dict({"posterior": xr.Dataset(posterior, coords=coords),
+                                  "observed_data": observed, "constant_data": constant})

@@ -11,7 +11,6 @@ from disk).
 from __future__ import annotations
 
 import hashlib
-
 import json
 from collections import OrderedDict
 
