@@ -171,7 +171,8 @@ def parse_args(argv):
     parser.add_argument("--time-limit", type=float, default=1800.0,
                         help="seconds of iterations for the time-limited fit (default 1800)")
     parser.add_argument("--compare-size", default="1m",
-                        help="subsample of the fit data for minibatch vs full batch (default 1m)")
+                        help="subsample of the fit data for minibatch vs full batch (default 1m; "
+                        "'none' skips the comparison)")
     parser.add_argument("--full-iterations", type=int, default=5000,
                         help="iterations of full-batch ADVI in the comparison (default 5000)")
     parser.add_argument("--users", type=int, default=69_878, help="users (default: ML-10M's)")
@@ -201,8 +202,8 @@ def parse_args(argv):
     args.fit_size = (args.fit_size or args.sizes[-1]).lower()
     if args.fit_size != "none" and args.fit_size not in SIZES:
         parser.error(f"--fit-size takes one of {', '.join(SIZES)} or none")
-    if args.compare_size.lower() not in SIZES:
-        parser.error(f"--compare-size takes one of {', '.join(SIZES)}")
+    if args.compare_size.lower() not in (*SIZES, "none"):
+        parser.error(f"--compare-size takes one of {', '.join(SIZES)} or none")
     args.compare_size = args.compare_size.lower()
     return args
 
@@ -236,14 +237,15 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             record["fit"] = {"size": args.fit_size,
                              **pool.submit(simulate_and_fit, args).result()}
-        ratings, truth = simulate(args.fit_size, args)
-        record["comparison"] = {"subsample_of": args.fit_size,
-                                **compare_full_batch(ratings, truth, args)}
         fit_ = record["fit"]
         print(f"\n{args.fit_size} fit: {fit_['wall_seconds']:.0f} s wall "
               f"({fit_['stop_reason']}, {fit_['epochs']:.1f} epochs), test RMSE "
               f"{fit_['test_rmse']:.4f} (noise floor {fit_['noise_floor_rmse']:.4f}), "
               f"peak memory {fit_['peak_memory_mb']:.0f} MB")
+    if args.fit_size != "none" and args.compare_size != "none":
+        ratings, truth = simulate(args.fit_size, args)
+        record["comparison"] = {"subsample_of": args.fit_size,
+                                **compare_full_batch(ratings, truth, args)}
         comp = record["comparison"]
         print(f"\nminibatch vs full-batch ADVI on {comp['n_ratings']:,} ratings "
               f"(noise floor {comp['noise_floor_rmse']:.4f}):")
