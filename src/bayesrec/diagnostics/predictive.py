@@ -79,15 +79,13 @@ def _check_fit(fit, name: str | None = None) -> None:
 
 
 def _thin_index(n_chain: int, n_draw: int, max_draws: int | None) -> np.ndarray | None:
-    """Evenly spaced draw positions keeping at most ``max_draws`` draws in all, or None."""
-    if max_draws is None:
-        return None
-    if isinstance(max_draws, bool) or not isinstance(max_draws, (int, np.integer)) or max_draws < 1:
+    """Draw positions keeping at most ``max_draws`` draws (as predictions thin), or None."""
+    from bayesrec.inference.predict import thin_index
+
+    if max_draws is not None and (isinstance(max_draws, bool)
+                                  or not isinstance(max_draws, (int, np.integer)) or max_draws < 1):
         raise InputError(f"max_draws must be a positive integer or None, got {max_draws!r}")
-    if n_chain * n_draw <= max_draws:
-        return None
-    per_chain = max(1, int(max_draws) // n_chain)
-    return np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
+    return thin_index(n_chain, n_draw, None if max_draws is None else int(max_draws))
 
 
 def log_likelihood(fit: xr.DataTree, *, model: pm.Model | None = None,

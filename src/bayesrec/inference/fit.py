@@ -439,21 +439,16 @@ def _advi_start(model, opts, seed, progressbar) -> dict | None:
 
 
 def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
-    from bayesrec.inference.minibatch import (
-        approximation_tree,
-        fit_minibatch_advi,
-        monitored_fit,
-    )
+    from bayesrec.inference.advi import approximation_tree, monitored_fit
+    from bayesrec.inference.minibatch import fit_minibatch_advi
 
     seed_init, seed_fit, seed_draw = _child_seeds(random_seed, 3)
     start = _advi_start(model, opts, seed_init, progressbar)
     if method == "minibatch_advi":
         approx, advi = fit_minibatch_advi(model, opts, seed_fit, start, progressbar)
     else:
-        start_sigma = ({model.rvs_to_values[rv].name: opts["start_sigma"]
-                        for rv in model.free_RVs} if method == "advi" else None)
         approx, advi = monitored_fit(model, method, opts, seed_fit, start, progressbar,
-                                     window=opts["window"], start_sigma=start_sigma)
+                                     window=opts["window"])
     dt = approximation_tree(approx, model, stored_var_names(model), opts["draws"], seed_draw)
     return xr.DataTree.from_dict({
         "posterior": dt["posterior"].to_dataset(),

@@ -135,6 +135,15 @@ def _codes(index: pd.Index, ids, what: str) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def thin_index(n_chain: int, n_draw: int, max_draws: int | None) -> np.ndarray | None:
+    """Evenly spaced draw positions (the same in every chain) keeping at most ``max_draws``
+    draws in all, or None when all of them fit."""
+    if max_draws is None or n_chain * n_draw <= max_draws:
+        return None
+    per_chain = max(1, max_draws // n_chain)
+    return np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
+
+
 def _thin(posterior: xr.Dataset, max_draws: int | None, min_draws: int) -> xr.Dataset:
     """At most ``max_draws`` draws in all (evenly spaced per chain); point fits are tiled.
 
@@ -147,11 +156,8 @@ def _thin(posterior: xr.Dataset, max_draws: int | None, min_draws: int) -> xr.Da
         per_chain = max(1, -(-min_draws // n_chain))
         return posterior.isel(draw=np.zeros(per_chain, dtype=int)).assign_coords(
             draw=np.arange(per_chain))
-    if max_draws is not None and n_chain * n_draw > max_draws:
-        per_chain = max(1, max_draws // n_chain)
-        idx = np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int))
-        return posterior.isel(draw=idx)
-    return posterior
+    idx = thin_index(n_chain, n_draw, max_draws)
+    return posterior if idx is None else posterior.isel(draw=idx)
 
 
 # ---------------------------------------------------------------------------------------------
