@@ -6,12 +6,14 @@ In one process, on the same folds (u1..u5 by default):
   user and item hyperprior groups, one-hot user and item features): the reference row.
   Skipped with a message when ``myfm`` is not installed.
 * **bayesrec BPMF, Gibbs** (``fit(model, "gibbs")`` on ``bpmf(n_factors=10,
-  parameterisation="centered")``): test RMSE of the posterior mean (``predict``), time
-  per fold (model build, compile, sampling and prediction), its ratio to myFM's,
-  split R-hat and bulk ESS of the training log-likelihood and of the per-draw test
-  RMSE.
+  parameterisation="centered", biases=False)``, the paper's BPMF; ``--biases`` adds
+  the offset and user/item biases): two chains on the two cores (``--cores``), the
+  sampler's defaults otherwise (over-relaxed rows).  Test RMSE of the posterior mean
+  (``predict``), time per fold (model build, compile, sampling and prediction), its
+  ratio to myFM's, split R-hat and bulk ESS of the training log-likelihood and of
+  the per-draw test RMSE.  On u1 also the other model (with/without biases).
 * **ESS per second against NUTS on u1** (``fit(bpmf, "nuts")`` via nutpie, the default
-  non-centred BPMF, same posterior): ESS of the per-draw test RMSE and the median ESS
+  non-centred BPMF with the same ``biases``, same posterior): ESS of the per-draw test RMSE and the median ESS
   of the predicted mean of 200 test pairs, divided by each fit's wall time.
 * **Sweep time** of the Gibbs sampler on simulated data (100k and 1M ratings,
   10/20/50 factors), timed on the steps directly.
@@ -41,7 +43,7 @@ from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.errors import InputError
 from bayesrec.evaluation import versions
 from bayesrec.inference import fit, predict
-from bayesrec.inference.gibbs import gibbs_steps
+from bayesrec.inference.gibbs import GIBBS_DEFAULTS, gibbs_steps
 from bayesrec.models import build_model
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "gibbs.json"
@@ -58,7 +60,10 @@ def draw_predictions(dt: xr.DataTree, users: np.ndarray, items: np.ndarray) -> n
     """``mu`` of every posterior draw at the pairs (chain, draw, pair), one draw at a time."""
     post = dt["posterior"].to_dataset()
     U, V = post["user_factors"].values, post["item_factors"].values
-    b, c, m = post["user_bias"].values, post["item_bias"].values, post["offset"].values
+    zero = np.zeros(U.shape[:2] + (max(U.shape[2], V.shape[2]),))
+    b = post["user_bias"].values if "user_bias" in post else zero
+    c = post["item_bias"].values if "item_bias" in post else zero
+    m = post["offset"].values if "offset" in post else zero[:, :, 0]
     out = np.empty(U.shape[:2] + (len(users),))
     for ch in range(U.shape[0]):
         for d in range(U.shape[1]):
@@ -115,9 +120,11 @@ def run_myfm(split, seed: int) -> dict | None:
             "seconds": seconds}
 
 
-def run_gibbs(split, seed: int, fit_options: dict, pair_sample: np.ndarray) -> tuple[dict, object]:
+def run_gibbs(split, seed: int, fit_options: dict, pair_sample: np.ndarray,
+              biases: bool) -> tuple[dict, object]:
     start = time.perf_counter()
-    model = build_model("bpmf", split.train, n_factors=10, parameterisation="centered")
+    model = build_model("bpmf", split.train, n_factors=10, parameterisation="centered",
+                        biases=biases)
     dt = fit(model, "gibbs", random_seed=seed, **fit_options)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -130,9 +137,10 @@ def run_gibbs(split, seed: int, fit_options: dict, pair_sample: np.ndarray) -> t
     return row, dt
 
 
-def run_nuts(split, seed: int, draws: int, tune: int, pair_sample: np.ndarray) -> dict:
+def run_nuts(split, seed: int, draws: int, tune: int, pair_sample: np.ndarray,
+             biases: bool) -> dict:
     start = time.perf_counter()
-    model = build_model("bpmf", split.train, n_factors=10)
+    model = build_model("bpmf", split.train, n_factors=10, biases=biases)
     dt = fit(model, "nuts", random_seed=seed, draws=draws, tune=tune, chains=2)
     seconds = time.perf_counter() - start
     pred = predict(dt, pairs=split.test, model=model, random_seed=seed, keep_draws=False,
@@ -146,12 +154,13 @@ def run_nuts(split, seed: int, draws: int, tune: int, pair_sample: np.ndarray) -
     return row
 
 
-def sweep_time(n_ratings: int, n_factors: int, sweeps: int, seed: int) -> dict:
+def sweep_time(n_ratings: int, n_factors: int, sweeps: int, seed: int, biases: bool) -> dict:
     """Median seconds per sweep of the Gibbs compound step, timed on the steps themselves."""
     n_users, n_items = (943, 1682) if n_ratings <= 100_000 else (6040, 3706)
     ratings, _ = simulate_ratings(n_users=n_users, n_items=n_items, n_ratings=n_ratings,
                                   n_factors=5, seed=seed)
-    model = build_model("bpmf", ratings, n_factors=n_factors, parameterisation="centered")
+    model = build_model("bpmf", ratings, n_factors=n_factors, parameterisation="centered",
+                        biases=biases)
     steps = gibbs_steps(model)
     for j, step in enumerate(steps):
         step.setup_chain(np.random.default_rng(seed + j), 0, sweeps)
@@ -180,13 +189,15 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=None, help="Gibbs draws per chain")
     parser.add_argument("--tune", type=int, default=None, help="Gibbs burn-in sweeps per chain")
-    parser.add_argument("--cores", type=int, default=1, help="Gibbs: parallel chains")
-    parser.add_argument("--compare-cores", action="store_true",
-                        help="also time the u1 Gibbs fit with cores=2")
+    parser.add_argument("--cores", type=int, default=2, help="Gibbs: parallel chains")
+    parser.add_argument("--biases", action="store_true",
+                        help="BPMF with offset and user/item biases (default: the paper's, none)")
     parser.add_argument("--nuts-draws", type=int, default=150)
     parser.add_argument("--nuts-tune", type=int, default=150)
     parser.add_argument("--no-nuts", action="store_true")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--scaling-only", action="store_true",
+                        help="rerun only the sweep-time grid and replace it in --output")
     parser.add_argument("--quick", action="store_true", help="u1, short chains, no NUTS")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args(argv)
@@ -194,6 +205,13 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scaling_only:
+        record = json.loads(args.output.read_text()) if args.output.exists() else {}
+        record["scaling"] = scaling_grid(args)
+        record["scaling_created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        print_tables(record)
+        args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+        return 0
     folds = ["u1"] if args.quick else [f.strip() for f in args.folds.split(",") if f.strip()]
     try:
         splits = movielens_folds(folds, data_home=args.data_home)
@@ -201,12 +219,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks/gibbs.py: MovieLens 100K is not available, nothing to do.\n{exc}",
               file=sys.stderr)
         return 0
-    gibbs_opts = {"draws": args.draws or (100 if args.quick else 300),
+    gibbs_opts = {"draws": args.draws or (100 if args.quick else 600),
                   "tune": args.tune or (60 if args.quick else 100),
                   "chains": 2, "cores": args.cores}
     rng = np.random.default_rng(args.seed)
     record = {"benchmark": "gibbs", "dataset": "ml-100k", "folds": folds, "seed": args.seed,
-              "gibbs_options": gibbs_opts, "created_at": datetime.now(UTC).isoformat(
+              "gibbs_options": gibbs_opts, "sampler_defaults": {
+                  k: v for k, v in GIBBS_DEFAULTS.items() if k not in gibbs_opts},
+              "model": {"name": "bpmf", "n_factors": 10, "biases": args.biases},
+              "created_at": datetime.now(UTC).isoformat(
                   timespec="seconds"), "versions": versions(), "per_fold": {}}
     dt_u1 = None
     for name, split in zip(folds, splits, strict=True):
@@ -214,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: myFM ...", file=sys.stderr, flush=True)
         ref = run_myfm(split, args.seed)
         print(f"{name}: bayesrec BPMF Gibbs ...", file=sys.stderr, flush=True)
-        row, dt = run_gibbs(split, args.seed, gibbs_opts, pair_sample)
+        row, dt = run_gibbs(split, args.seed, gibbs_opts, pair_sample, args.biases)
         if name == "u1":
             dt_u1, pairs_u1 = dt, pair_sample
         if ref is not None:
@@ -222,16 +243,19 @@ def main(argv: list[str] | None = None) -> int:
         record["per_fold"][name] = {"myfm": ref, "gibbs": row}
         print(f"  myFM {ref}\n  gibbs {row}", file=sys.stderr, flush=True)
 
-    if args.compare_cores and "u1" in folds:
-        print("u1: Gibbs with cores=2 ...", file=sys.stderr, flush=True)
-        row, _ = run_gibbs(splits[folds.index("u1")], args.seed, {**gibbs_opts, "cores": 2},
-                           pairs_u1)
-        record["u1_cores2"] = row
+    if not args.quick and "u1" in folds:
+        other = not args.biases
+        print(f"u1: Gibbs with biases={other} ...", file=sys.stderr, flush=True)
+        row, _ = run_gibbs(splits[folds.index("u1")], args.seed, gibbs_opts, pairs_u1, other)
+        ref = record["per_fold"]["u1"]["myfm"]
+        if ref is not None:
+            row["time_ratio_to_myfm"] = row["seconds"] / ref["seconds"]
+        record["u1_other_model"] = {"biases": other, **row}
 
     if not (args.no_nuts or args.quick) and dt_u1 is not None:
         print(f"u1: NUTS (nutpie) {args.nuts_draws} draws ...", file=sys.stderr, flush=True)
         nuts = run_nuts(splits[folds.index("u1")], args.seed, args.nuts_draws, args.nuts_tune,
-                        pairs_u1)
+                        pairs_u1, args.biases)
         gibbs = record["per_fold"]["u1"]["gibbs"]
         ratios = {}
         for key in ("ess_test_rmse", "ess_pairs_median"):
@@ -240,13 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         record["ess_per_second_ratio_gibbs_over_nuts"] = ratios
 
     if not args.no_scaling:
-        grid = [(100_000, 10)] if args.quick else [
-            (100_000, 10), (100_000, 20), (100_000, 50), (1_000_000, 10), (1_000_000, 20),
-            (1_000_000, 50)]
-        record["scaling"] = []
-        for n, k in grid:
-            print(f"sweep time: {n} ratings, {k} factors ...", file=sys.stderr, flush=True)
-            record["scaling"].append(sweep_time(n, k, 3 if args.quick else 5, args.seed))
+        record["scaling"] = scaling_grid(args)
 
     print_tables(record)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -255,24 +273,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def scaling_grid(args) -> list[dict]:
+    grid = [(100_000, 10)] if args.quick else [
+        (100_000, 10), (100_000, 20), (100_000, 50), (1_000_000, 10), (1_000_000, 20),
+        (1_000_000, 50)]
+    rows = []
+    for n, k in grid:
+        print(f"sweep time: {n} ratings, {k} factors ...", file=sys.stderr, flush=True)
+        rows.append(sweep_time(n, k, 3 if args.quick else 5, args.seed, args.biases))
+    return rows
+
+
 def print_tables(record: dict) -> None:
     rows = []
-    for fold, r in record["per_fold"].items():
+    for fold, r in record.get("per_fold", {}).items():
         g, m = r["gibbs"], r["myfm"] or {}
         rows.append({"fold": fold, "myfm_rmse": m.get("rmse"), "myfm_s": m.get("seconds"),
                      "gibbs_rmse": g["rmse"], "gibbs_s": g["seconds"],
                      "ratio": g.get("time_ratio_to_myfm"), "rhat_ll": g.get("rhat_log_likelihood"),
                      "rhat_test_rmse": g["rhat_test_rmse"], "ess_ll": g.get("ess_log_likelihood"),
                      "ess_test_rmse": g["ess_test_rmse"]})
-    table = pd.DataFrame(rows).set_index("fold")
+    table = pd.DataFrame(rows).set_index("fold") if rows else pd.DataFrame()
     if len(table) > 1:
         table.loc["mean"] = table.mean()
-    print("MovieLens 100K, n_factors=10 (seconds per fold include compile and prediction)")
-    print(table.to_string(float_format=lambda x: f"{x:.4f}" if abs(x) < 10 else f"{x:.1f}"))
-    if "u1_cores2" in record:
-        c2 = record["u1_cores2"]
-        print(f"\nu1, Gibbs with cores=2: {c2['seconds']:.1f} s (fit {c2['fit_seconds']:.1f} s), "
-              f"RMSE {c2['rmse']:.4f}")
+    if rows:
+        print(f"MovieLens 100K, BPMF n_factors=10, biases={record['model']['biases']} "
+              "(seconds per fold include compile and prediction)")
+        print(table.to_string(float_format=lambda x: f"{x:.4f}" if abs(x) < 10 else f"{x:.1f}"))
+    if "u1_other_model" in record:
+        o = record["u1_other_model"]
+        print(f"\nu1, Gibbs on BPMF with biases={o['biases']}: RMSE {o['rmse']:.4f}, "
+              f"{o['seconds']:.1f} s (ratio {o.get('time_ratio_to_myfm') or float('nan'):.2f}), "
+              f"R-hat ll {o.get('rhat_log_likelihood', float('nan')):.4f}, "
+              f"R-hat test RMSE {o['rhat_test_rmse']:.4f}")
     if "nuts_u1" in record:
         n, g = record["nuts_u1"], record["per_fold"]["u1"]["gibbs"]
         print("\nESS per second on u1 (wall time of the fit, compile included)")

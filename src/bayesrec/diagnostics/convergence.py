@@ -97,7 +97,7 @@ def convergence_quantities(fit: xr.DataTree, *, pairs: Ratings | None = None, n_
     if log_likelihood is None:
         log_likelihood = _stored_log_likelihood(fit)
     if log_likelihood is None and with_model:
-        from bayesrec.inference.predict import model_from_fit
+        from bayesrec.inference.fitdata import model_from_fit
 
         model = model if model is not None else model_from_fit(fit)
         log_likelihood = log_likelihood_draws(fit, model=model)
@@ -114,14 +114,14 @@ def convergence_quantities(fit: xr.DataTree, *, pairs: Ratings | None = None, n_
 
 
 def _sampled_predictions(fit, pairs, n_pairs, seed, model) -> xr.DataArray:
-    from bayesrec.inference.predict import _universe, model_from_fit
+    from bayesrec.inference.fitdata import fit_universe, model_from_fit
 
     model = model if model is not None else model_from_fit(fit)
     if pairs is not None:
         users, items = pairs.user_ids, pairs.item_ids
     else:
         const = fit["constant_data"].to_dataset()
-        uindex, iindex, _ = _universe(fit)
+        uindex, iindex, _ = fit_universe(fit)
         users = uindex.to_numpy()[const["user_idx"].values.astype(int)]
         items = iindex.to_numpy()[const["item_idx"].values.astype(int)]
     rng = np.random.default_rng(seed)

@@ -80,7 +80,7 @@ def _check_fit(fit, name: str | None = None) -> None:
 
 def _thin_index(n_chain: int, n_draw: int, max_draws: int | None) -> np.ndarray | None:
     """Draw positions keeping at most ``max_draws`` draws (as predictions thin), or None."""
-    from bayesrec.inference.predict import thin_index
+    from bayesrec.inference.fitdata import thin_index
 
     if max_draws is not None and (isinstance(max_draws, bool)
                                   or not isinstance(max_draws, (int, np.integer)) or max_draws < 1):

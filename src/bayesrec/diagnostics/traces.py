@@ -110,14 +110,14 @@ def rmse_trace_from_draws(mu: xr.DataArray, rating, *, low: float | None = None,
 
 
 def _pair_codes(fit, ratings: Ratings, what: str) -> tuple[np.ndarray, np.ndarray]:
-    from bayesrec.inference.predict import _codes, _universe
+    from bayesrec.inference.fitdata import fit_universe, id_codes
 
     if not isinstance(ratings, Ratings):
         raise InputError(f"{what} must be a bayesrec.Ratings, got {type(ratings).__name__}")
     if len(ratings) == 0:
         raise InputError(f"the {what} set is empty")
-    users, items, _ = _universe(fit)
-    return _codes(users, ratings.user_ids, "user"), _codes(items, ratings.item_ids, "item")
+    users, items, _ = fit_universe(fit)
+    return id_codes(users, ratings.user_ids, "user"), id_codes(items, ratings.item_ids, "item")
 
 
 def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | None = None, *,
@@ -148,17 +148,17 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
         ``pooled_running_rmse (split, draw)``, with ``split`` = ``"train"``,
         ``"test"``; attrs ``n_<split>`` (number of ratings), ``method``, ``model``.
     """
-    from bayesrec.inference.predict import (
-        _check_fit,
-        _swapped_pairs,
-        _universe,
+    from bayesrec.inference.fitdata import (
+        check_fit,
+        fit_universe,
         model_from_fit,
         ratings_from_fit,
+        swapped_pairs,
     )
 
-    _check_fit(fit)
+    check_fit(fit)
     model = model if model is not None else model_from_fit(fit)
-    _, _, scale = _universe(fit)
+    _, _, scale = fit_universe(fit)
     train = train if train is not None else ratings_from_fit(fit)
     posterior = fit["posterior"].to_dataset()
     if max_draws is not None:
@@ -170,7 +170,7 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
             continue
         ucodes, icodes = _pair_codes(fit, ratings, split)
         acc = RunningRMSE(ratings.rating, scale.low, scale.high)
-        with _swapped_pairs(model, ucodes, icodes):
+        with swapped_pairs(model, ucodes, icodes):
             for _, out in iter_draw_blocks(posterior, evaluator, n_pairs=len(ucodes),
                                            max_elements=max_elements):
                 acc.update(out["mu"])

@@ -188,29 +188,29 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
         One variable per name, dims ``(chain, draw, pair, ...)``, with ``user`` and
         ``item`` id coordinates along ``pair``.
     """
-    from bayesrec.inference.predict import (
-        _check_fit,
-        _codes,
-        _swapped_pairs,
-        _universe,
+    from bayesrec.inference.fitdata import (
+        check_fit,
+        fit_universe,
+        id_codes,
         model_from_fit,
+        swapped_pairs,
     )
 
-    _check_fit(fit)
+    check_fit(fit)
     model = model if model is not None else model_from_fit(fit)
-    user_index, item_index, _ = _universe(fit)
+    user_index, item_index, _ = fit_universe(fit)
     if users is None and items is None:
         const = fit["constant_data"].to_dataset()
         ucodes = const["user_idx"].values.astype(np.int64)
         icodes = const["item_idx"].values.astype(np.int64)
     else:
-        ucodes, icodes = _codes(user_index, users, "user"), _codes(item_index, items, "item")
+        ucodes, icodes = id_codes(user_index, users, "user"), id_codes(item_index, items, "item")
         if len(ucodes) != len(icodes):
             raise InputError(f"mismatched lengths: {len(ucodes)} users and {len(icodes)} items")
     post = _posterior(fit) if posterior is None else posterior
     evaluator = draw_evaluator(model, tuple(var_names))
     parts: dict[str, list] = {v: [] for v in var_names}
-    with _swapped_pairs(model, ucodes, icodes):
+    with swapped_pairs(model, ucodes, icodes):
         for _, out in iter_draw_blocks(post, evaluator, n_pairs=len(ucodes),
                                        max_elements=max_elements):
             for v in var_names:
@@ -232,9 +232,9 @@ def log_likelihood_draws(fit: xr.DataTree, *, model: pm.Model | None = None,
                          posterior: xr.Dataset | None = None,
                          max_elements: int = MAX_ELEMENTS) -> xr.DataArray:
     """Training log-likelihood of every draw, summed over observations: ``(chain, draw)``."""
-    from bayesrec.inference.predict import _check_fit, model_from_fit
+    from bayesrec.inference.fitdata import check_fit, model_from_fit
 
-    _check_fit(fit)
+    check_fit(fit)
     model = model if model is not None else model_from_fit(fit)
     post = _posterior(fit) if posterior is None else posterior
     evaluator = draw_evaluator(model, (), log_likelihood=True)

@@ -210,7 +210,10 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
           discarded), ``chains``, ``cores`` (1: chains one after the other),
           ``hyper`` ("exact": conjugate / independence-MH updates of the BPMF
           hyperparameters; "nuts": NUTS on their Markov blanket),
-          ``target_accept`` (of that NUTS), ``init`` ("auto" or "prior").
+          ``target_accept`` (of that NUTS), ``init`` ("auto" or "prior"),
+          ``moves`` (extra exact moves along slow directions), ``hold_bias_sd``
+          (burn-in sweeps with the bias scale held small), ``overrelax`` (-0.8:
+          over-relaxed factor rows; 0: plain Gibbs).
 
     Returns
     -------

@@ -57,10 +57,10 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError, UnknownIdError
 from bayesrec.inference.fit import identity_hash
+from bayesrec.inference.fitdata import check_fit, fit_universe
 from bayesrec.inference.gibbs.kernels import draw_rows
 from bayesrec.inference.gibbs.layout import SUPPORTED, FactorLayout, layout_of
 from bayesrec.inference.gibbs.steps import conditional_inputs
-from bayesrec.inference.predict import _check_fit, _universe
 from bayesrec.models.registry import build_model
 
 __all__ = ["fold_in"]
@@ -110,9 +110,9 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
         (:class:`~bayesrec.errors.UnknownIdError`), user ids it already knows, or
         ratings off its scale.
     """
-    _check_fit(fit)
+    check_fit(fit)
     name, config = _check_model(fit)
-    users, items, scale = _universe(fit)
+    users, items, scale = fit_universe(fit)
     new = _new_ratings(ratings_of_new_users, users, items, scale)
     seed = _check_seed(random_seed)
     point_fit = fit.attrs.get("method") == "map"

@@ -24,5 +24,5 @@ __all__ = [
 from bayesrec.models import baselines  # noqa: E402, F401
 from bayesrec.models import bpmf as _bpmf  # noqa: E402, F401
 from bayesrec.models import mmsbm as _mmsbm  # noqa: E402, F401
-from bayesrec.models import pmf as _pmf  # noqa: E402, F401
 from bayesrec.models import mpma as _mpma  # noqa: E402, F401
+from bayesrec.models import pmf as _pmf  # noqa: E402, F401

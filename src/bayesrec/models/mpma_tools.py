@@ -238,27 +238,27 @@ def responsibilities(fit: xr.DataTree, pairs: Ratings | None = None, *, model=No
     """
     from scipy.special import logsumexp
 
-    from bayesrec.inference.predict import (
-        _check_fit,
-        _codes,
-        _swapped_pairs,
-        _thin,
-        _universe,
+    from bayesrec.inference.fitdata import (
+        check_fit,
+        fit_universe,
+        id_codes,
         model_from_fit,
         ratings_from_fit,
+        swapped_pairs,
+        thin_posterior,
     )
 
-    _check_fit(fit)
+    check_fit(fit)
     if fit.attrs.get("bayesrec_model") != "mpma" and model is None:
         raise InputError(f"responsibilities need an mpma fit, got a "
                          f"{fit.attrs.get('bayesrec_model')!r} fit")
     model = model if model is not None else model_from_fit(fit)
     pairs = pairs if pairs is not None else ratings_from_fit(fit)
-    user_index, item_index, _ = _universe(fit)
-    ucodes = _codes(user_index, pairs.user_ids, "user")
-    icodes = _codes(item_index, pairs.item_ids, "item")
+    user_index, item_index, _ = fit_universe(fit)
+    ucodes = id_codes(user_index, pairs.user_ids, "user")
+    icodes = id_codes(item_index, pairs.item_ids, "item")
     names = list(model.coords["component"])
-    draws = _thin(fit["posterior"].to_dataset(), max_draws, 1).stack(
+    draws = thin_posterior(fit["posterior"].to_dataset(), max_draws, 1).stack(
         sample=("chain", "draw")).transpose("sample", ...)
     outs = [model["component_mu"], model["sigma"]]
     if len(names) > 1:
@@ -268,7 +268,7 @@ def responsibilities(fit: xr.DataTree, pairs: Ratings | None = None, *, model=No
     values = [draws[rv.name].values for rv in model.free_RVs]
     r = np.asarray(pairs.rating, dtype=float)[:, None]
     total = np.zeros((len(r), len(names)))
-    with _swapped_pairs(model, ucodes, icodes):
+    with swapped_pairs(model, ucodes, icodes):
         for s in range(draws.sizes["sample"]):
             out = fn(*[v[s] for v in values])
             mu, sigma = out[0], out[1]

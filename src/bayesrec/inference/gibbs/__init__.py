@@ -25,6 +25,12 @@ sweep:
    (the user/item balance of each factor, the spread of each side's factors and of
    the biases, the split of user and item effects between biases and factor means).
 
+The factor rows are over-relaxed by default (``overrelax=-0.8``, Adler 1981): each
+row's new value is its conditional mean plus ``-0.8`` times its current deviation
+from it plus fresh noise scaled to keep the same conditional, which suppresses the
+random walk of the alternating user/item updates (on MovieLens 100K it roughly
+doubles to quadruples the effective sample size of predictions at no cost per sweep).
+
 Every update leaves the posterior invariant, so the chain is a valid MCMC for the
 model as written (LKJ hyperprior, learned noise, biases), not for a variant.  The
 only departure from exact updates is during burn-in (``tune``, discarded): the bias
@@ -76,13 +82,14 @@ GIBBS_DEFAULTS = {
     "hyper": "exact",
     "moves": True,
     "hold_bias_sd": 40,
+    "overrelax": -0.8,
     "target_accept": 0.8,
     "init": "auto",
 }
 
 
 def gibbs_steps(model: pm.Model, *, hyper: str = "exact", moves: bool = True,
-                hold_bias_sd: int = 40, target_accept: float = 0.8,
+                hold_bias_sd: int = 40, overrelax: float = -0.8, target_accept: float = 0.8,
                 initial_point: dict | None = None) -> list:
     """The compound step for ``pm.sample(step=...)``, in sweep order (NUTS, if any, first).
 
@@ -97,11 +104,20 @@ def gibbs_steps(model: pm.Model, *, hyper: str = "exact", moves: bool = True,
         Add :class:`ScaleMoves` and :class:`RidgeMoves` (faster mixing, same posterior).
     hold_bias_sd : int
         Burn-in sweeps that start with BPMF's bias scale held small.
+    overrelax : float in (-1, 1)
+        Over-relaxation of the factor rows (Adler 1981; :func:`~.kernels.draw_rows`):
+        each row moves to ``mean + a (current - mean) + sqrt(1 - a^2) noise`` of its
+        Gaussian conditional, which leaves the posterior invariant; ``0`` is plain
+        Gibbs.  The default ``-0.8`` roughly doubles to quadruples the effective
+        sample size of predictions on MovieLens 100K (``benchmarks/gibbs.py``).
     initial_point : dict, optional
         For the NUTS step's set-up (default: the model's initial point).
     """
     if hyper not in HYPER_STEPS:
         raise InputError(f"hyper must be one of {HYPER_STEPS}, got {hyper!r}")
+    if (isinstance(overrelax, bool) or not isinstance(overrelax, (int, float))
+            or not -1.0 < overrelax < 1.0):
+        raise InputError(f"overrelax must be a number in (-1, 1), got {overrelax!r}")
     if isinstance(hold_bias_sd, bool) or not isinstance(hold_bias_sd, int) or hold_bias_sd < 0:
         raise InputError(f"hold_bias_sd must be a non-negative integer, got {hold_bias_sd!r}")
     layout = layout_of(model)
@@ -115,7 +131,8 @@ def gibbs_steps(model: pm.Model, *, hyper: str = "exact", moves: bool = True,
     rescale = moves and layout.model_name == "bpmf" and layout.centred
     if rescale:  # FactorGibbs also rescales the Cholesky factors
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]
-    specs = [(FactorGibbs, value_vars, {"hold_bias_sd": hold_bias_sd, "rescale": rescale})]
+    specs = [(FactorGibbs, value_vars, {"hold_bias_sd": hold_bias_sd, "rescale": rescale,
+                                        "overrelax": overrelax})]
     rest = [rv for rv in model.free_RVs if rv not in gibbs_rvs]
     nuts = None
     if rest and hyper == "nuts":
@@ -165,7 +182,8 @@ def fit_gibbs(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) 
             raise InputError(f"{key} must be True or False, got {opts[key]!r}")
     initvals = initial_values(model, "prior", random_seed) if opts["init"] == "prior" else None
     steps = gibbs_steps(model, hyper=opts["hyper"], moves=opts["moves"],
-                        hold_bias_sd=opts["hold_bias_sd"], target_accept=opts["target_accept"])
+                        hold_bias_sd=opts["hold_bias_sd"], overrelax=opts["overrelax"],
+                        target_accept=opts["target_accept"])
     cores = opts["cores"] or 1
     return pm.sample(
         draws=opts["draws"], tune=opts["tune"], chains=opts["chains"], cores=cores,

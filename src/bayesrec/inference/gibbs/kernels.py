@@ -40,6 +40,7 @@ __all__ = [
     "residual_moments",
     "scale_independence_mh",
     "slice_1d",
+    "slice_each",
 ]
 
 _FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
@@ -47,7 +48,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
 def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noise_prec,
-                eps, out, gram_out, h_out, start, stop):
+                eps, current, alpha, out, gram_out, h_out, start, stop):
     n_feat = feats.shape[1]
     dim = n_feat + (1 if bias else 0)
     longest = 0
@@ -58,6 +59,7 @@ def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, n
     prec = np.empty((dim, dim))
     h = np.empty(dim)
     w = np.empty(dim)
+    spread = np.sqrt(1.0 - alpha * alpha)
     for row in range(start, stop):
         first = indptr[row]
         n = indptr[row + 1] - first
@@ -104,17 +106,23 @@ def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, n
             for k in range(a):
                 t -= prec[a, k] * w[k]
             w[a] = t / prec[a, a]
-        # backward: C^T theta = w + eps
+        # backward: C^T theta = w + eps; over-relaxed (alpha != 0):
+        # theta' = mean + alpha (theta - mean) + sqrt(1 - alpha^2) C^-T eps
+        #        = C^-T ((1 - alpha) w + sqrt(1 - alpha^2) eps) + alpha theta
         for a in range(dim - 1, -1, -1):
-            t = w[a] + eps[row, a]
+            t = (1.0 - alpha) * w[a] + spread * eps[row, a]
             for k in range(a + 1, dim):
                 t -= prec[k, a] * out[row, k]
             out[row, a] = t / prec[a, a]
+        if alpha != 0.0:
+            for a in range(dim):
+                out[row, a] += alpha * current[row, a]
     return -1
 
 
 def draw_rows(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noise_prec, eps,
-              *, moments: bool = False):
+              *, moments: bool = False, current: np.ndarray | None = None,
+              alpha: float = 0.0):
     """Exact draws of every row of one side from its Gaussian conditional.
 
     Parameters
@@ -142,16 +150,28 @@ def draw_rows(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noi
     moments : bool
         Also return each row's data moments ``sum_j x_j x_j^T`` (n_rows, D, D) and
         ``sum_j x_j y_j`` (n_rows, D), before the prior and the noise precision.
+    current, alpha : (n_rows, D) array, float in (-1, 1)
+        Over-relaxation (Adler 1981): with ``alpha != 0`` each row becomes ``mean +
+        alpha (current - mean) + sqrt(1 - alpha^2) C^-T eps``, which leaves the same
+        Gaussian conditional invariant (reversibly) and, with ``alpha < 0``, moves
+        against the previous step instead of diffusing.  ``alpha = 0`` is the plain draw.
 
     Returns
     -------
     (n_rows, D) array of draws (and the moments).
     """
+    alpha = float(alpha)
+    if not -1.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (-1, 1), got {alpha}")
+    if alpha != 0.0 and (current is None or np.shape(current) != eps.shape):
+        raise ValueError("over-relaxation needs the current rows, shaped like eps")
+    current = eps if current is None else np.ascontiguousarray(current, dtype=np.float64)
     out = np.empty_like(eps)
     gram, h = np.empty((len(eps), eps.shape[1], eps.shape[1])), np.empty_like(eps)
     args = (indptr, other, rating, base, feats, bool(bias),
             np.ascontiguousarray(prior_prec, dtype=np.float64),
-            np.ascontiguousarray(prior_h, dtype=np.float64), float(noise_prec), eps, out, gram, h)
+            np.ascontiguousarray(prior_h, dtype=np.float64), float(noise_prec), eps, current,
+            alpha, out, gram, h)
     bad = _draw_block(*args, 0, len(indptr) - 1)
     if bad >= 0:
         raise FloatingPointError(f"the conditional precision of row {bad} is not positive "
@@ -217,6 +237,13 @@ class SdPrior:
         if self.kind == "halfnormal":
             return float(-0.5 * ((sd / self.a) ** 2).sum())
         return float(((self.a - 1) * np.log(sd) - sd / self.b).sum())
+
+    def logp_each(self, sd: np.ndarray) -> np.ndarray:
+        """``logp`` of each entry (same constant convention): an array like ``sd``."""
+        sd = np.asarray(sd, dtype=float)
+        if self.kind == "halfnormal":
+            return -0.5 * (sd / self.a) ** 2
+        return (self.a - 1) * np.log(sd) - sd / self.b
 
     def scaling_terms_each(self, sd: np.ndarray):
         """Per entry ``(power, quad, lin)`` arrays: ``logp(s_k sd_k)`` in ``s_k``."""
@@ -365,6 +392,41 @@ def slice_1d(rng: np.random.Generator, logf, x: float, *, width: float,
             left = new
         else:
             right = new
+
+
+def slice_each(rng: np.random.Generator, logf, x: np.ndarray, *, width,
+               max_steps: int = 64) -> np.ndarray:
+    """Independent univariate slice-sampling updates of every entry of ``x`` at once.
+
+    For a density that factorises over the entries: ``logf`` maps an array to the
+    array of per-entry log-densities.  Each entry follows :func:`slice_1d`'s update
+    (Neal 2003: stepping out, then shrinkage), run in lock-step with numpy instead
+    of a Python loop per entry.
+    """
+    x = np.asarray(x, dtype=float)
+    width = np.broadcast_to(np.asarray(width, dtype=float), x.shape)
+    level = logf(x) + np.log(rng.uniform(size=x.shape))
+    left = x - width * rng.uniform(size=x.shape)
+    right = left + width
+    steps_left = np.floor(max_steps * rng.uniform(size=x.shape)).astype(np.int64)
+    steps_right = max_steps - 1 - steps_left
+    for edge, steps, sign in ((left, steps_left, -1.0), (right, steps_right, 1.0)):
+        out = (steps > 0) & (logf(edge) > level)
+        while out.any():
+            edge += np.where(out, sign * width, 0.0)  # in place: left/right move
+            steps -= out
+            out &= (steps > 0) & (logf(edge) > level)
+    new = x.copy()
+    todo = np.ones(x.shape, dtype=bool)
+    while todo.any():
+        trial = left + (right - left) * rng.uniform(size=x.shape)
+        inside = logf(trial) > level
+        take = todo & inside
+        new[take] = trial[take]
+        todo &= ~inside
+        left = np.where(todo & (trial < x), trial, left)
+        right = np.where(todo & (trial >= x), trial, right)
+    return new
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)

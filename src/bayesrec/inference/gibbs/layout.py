@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pymc as pm
@@ -66,6 +66,39 @@ class FactorLayout:
     item_code: np.ndarray
     rating: np.ndarray
     value_names: dict  # RV name -> value-variable name (transformed names)
+    # the last log-likelihood a step computed, and the point entries it was computed from
+    loglik_memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def likelihood_keys(self) -> tuple[str, ...]:
+        """The point entries the likelihood depends on."""
+        keys = [self.user.factors, self.item.factors]
+        if self.biases:
+            keys += [self.user.bias, self.item.bias, "offset"]
+        if self.noise is None:
+            keys.append(self.value_names["sigma"])
+        if not self.centred and self.model_name == "bpmf":
+            keys += [f"{s}_factor_mean" for s in ("user", "item")]
+            keys += [self.value_names[f"{s}_factor_chol"] for s in ("user", "item")]
+        return tuple(keys)
+
+    def remember_log_likelihood(self, point: dict, loglik: float) -> None:
+        """Note ``loglik`` as the log-likelihood of ``point``'s current entries."""
+        self.loglik_memo["entries"] = [point[k] for k in self.likelihood_keys()]
+        self.loglik_memo["value"] = float(loglik)
+
+    def remembered_log_likelihood(self, point: dict) -> float | None:
+        """The noted log-likelihood if ``point`` holds the very same arrays, else None.
+
+        The steps never change an array in place (each update stores a new one), so
+        the same objects mean the same values; the memo holds them, so their ids
+        cannot be reused.
+        """
+        entries = self.loglik_memo.get("entries")
+        if entries is None:
+            return None
+        same = all(point.get(k) is v for k, v in zip(self.likelihood_keys(), entries,
+                                                      strict=True))
+        return self.loglik_memo["value"] if same else None
 
     def side(self, name: str) -> _Side:
         return self.user if name == "user" else self.item

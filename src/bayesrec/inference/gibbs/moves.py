@@ -30,6 +30,7 @@ from bayesrec.inference.gibbs.kernels import (
     gaussian_draw,
     partition_moments,
     slice_1d,
+    slice_each,
 )
 from bayesrec.inference.gibbs.steps import LayoutStep
 
@@ -49,8 +50,11 @@ class ScaleMoves(LayoutStep):
 
     def step(self, point: dict) -> tuple[dict, list[dict]]:
         point = dict(point)
-        self._balance(point)
         lay = self.layout
+        loglik = lay.remembered_log_likelihood(point)
+        self._balance(point)
+        if loglik is not None:  # U_k s_k . V_k / s_k: the likelihood is unchanged
+            lay.remember_log_likelihood(point, loglik)
         if not (lay.model_name == "bpmf" and lay.centred):  # else FactorGibbs rescales
             for side in ("user", "item"):
                 self._scale_factors(point, side)
@@ -89,9 +93,8 @@ class ScaleMoves(LayoutStep):
             a = (users**2).sum(axis=0) / (2 * lay.priors["user_factor_sd"] ** 2)
             b = (items**2).sum(axis=0) / (2 * lay.priors["item_factor_sd"] ** 2)
             # t = s^2: t^(p - 1) exp(-a t - b / t); slice in x = log t from 0 (log-concave)
-            log_t = np.array([
-                slice_1d(self.rng, _gig_log_density(p, a_k, b_k), 0.0,
-                         width=1.0 / np.sqrt(a_k + b_k)) for a_k, b_k in zip(a, b, strict=True)])
+            log_t = slice_each(self.rng, _gig_log_density(p, a, b), np.zeros(lay.n_factors),
+                               width=1.0 / np.sqrt(a + b))
             scale = np.exp(log_t / 2)
             point[lay.user.factors] = users * scale
             point[lay.item.factors] = items / scale
@@ -100,17 +103,17 @@ class ScaleMoves(LayoutStep):
             point, "item")
         sd_u, sd_v = np.sqrt((chol_u**2).sum(axis=1)), np.sqrt((chol_v**2).sum(axis=1))
         pr = lay.priors
-        scale = np.empty(lay.n_factors)
-        for k in range(lay.n_factors):
-            def logf(x, k=k):  # x = log s; the Haar measure is dx
-                up, down = np.exp(x), np.exp(-x)
-                return (pr["user_sd_prior"].logp(up * sd_u[k])
-                        + pr["item_sd_prior"].logp(down * sd_v[k])
-                        - (up * mu_u[k]) ** 2 / (2 * pr["user_mean_sd"] ** 2)
-                        - (down * mu_v[k]) ** 2 / (2 * pr["item_mean_sd"] ** 2))
 
-            curv = 4 * (sd_u[k] ** 2 + sd_v[k] ** 2 + mu_u[k] ** 2 + mu_v[k] ** 2) + 1e-3
-            scale[k] = np.exp(slice_1d(self.rng, logf, 0.0, width=2.0 / np.sqrt(curv)))
+        def logf(x):  # x = log s, one per factor (independent); the Haar measure is dx
+            up, down = np.exp(x), np.exp(-x)
+            return (pr["user_sd_prior"].logp_each(up * sd_u)
+                    + pr["item_sd_prior"].logp_each(down * sd_v)
+                    - (up * mu_u) ** 2 / (2 * pr["user_mean_sd"] ** 2)
+                    - (down * mu_v) ** 2 / (2 * pr["item_mean_sd"] ** 2))
+
+        curv = 4 * (sd_u**2 + sd_v**2 + mu_u**2 + mu_v**2) + 1e-3
+        scale = np.exp(slice_each(self.rng, logf, np.zeros(lay.n_factors),
+                                  width=2.0 / np.sqrt(curv)))
         for side, factor in (("user", scale), ("item", 1 / scale)):
             sd = lay.side(side)
             if lay.centred:

@@ -118,9 +118,15 @@ class LayoutStep(BlockedStep):
         return Competence.INCOMPATIBLE
 
     def _stats(self, point: dict, stats: dict, loglik: float | None = None) -> list[dict]:
+        if loglik is not None:
+            self.layout.remember_log_likelihood(point, loglik)
         if self.report_log_likelihood:
-            stats["log_likelihood"] = (log_likelihood(self.layout, point) if loglik is None
-                                       else loglik)
+            if loglik is None:
+                loglik = self.layout.remembered_log_likelihood(point)
+            if loglik is None:
+                loglik = log_likelihood(self.layout, point)
+                self.layout.remember_log_likelihood(point, loglik)
+            stats["log_likelihood"] = loglik
         return [stats]
 
 
@@ -134,10 +140,11 @@ class FactorGibbs(LayoutStep):
     stats_dtypes_shapes = {"noise_accepted": (bool, [])}
 
     def __init__(self, vars, layout: FactorLayout, *, hold_bias_sd: int = 0,
-                 rescale: bool = False, report_log_likelihood: bool = False, model=None,
-                 blocked=True, rng=None):
+                 rescale: bool = False, overrelax: float = 0.0,
+                 report_log_likelihood: bool = False, model=None, blocked=True, rng=None):
         super().__init__(vars, layout, report_log_likelihood=report_log_likelihood,
                          model=model, blocked=blocked, rng=rng)
+        self.overrelax = float(overrelax)
         self.hold_bias_sd = int(hold_bias_sd)
         self.rescale = bool(rescale) and layout.model_name == "bpmf" and layout.centred
         self.tune = False
@@ -180,7 +187,13 @@ class FactorGibbs(LayoutStep):
         inputs = self.side_inputs(point, side, other_factors, other_bias, offset, sigma)
         s = lay.side(side)
         eps = self.rng.standard_normal((s.n_rows, k + (1 if lay.biases else 0)))
-        theta, gram, h = draw_rows(eps=eps, moments=True, **inputs)
+        current = None
+        if self.overrelax:
+            current = np.asarray(point[s.factors], dtype=float)
+            if lay.biases:
+                current = np.column_stack([current, np.asarray(point[s.bias], dtype=float)])
+        theta, gram, h = draw_rows(eps=eps, moments=True, current=current,
+                                   alpha=self.overrelax, **inputs)
         point[s.factors] = theta[:, :k].copy()
         if lay.biases:
             point[s.bias] = theta[:, k].copy()
