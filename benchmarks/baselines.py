@@ -11,15 +11,13 @@ Prints, per model, the 5-fold mean ± sd of test RMSE, MAE, exact-rating accurac
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from bayesrec.errors import InputError
-from bayesrec.evaluation import MOVIELENS_FOLDS, evaluate, load_dataset, versions
+from bayesrec.evaluation import MOVIELENS_FOLDS, evaluate, load_dataset, provenance, write_json
 from bayesrec.models import list_models
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "baselines.json"
@@ -68,12 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": dataset,
         "folds": folds,
         "seed": args.seed,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": versions(),
+        **provenance(),
         "models": {name: r.to_json() for name, r in results.items()},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(args.output, record)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -30,7 +30,6 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import arviz as az
@@ -41,7 +40,7 @@ import xarray as xr
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.errors import InputError
-from bayesrec.evaluation import versions
+from bayesrec.evaluation import provenance, write_json
 from bayesrec.inference import fit, predict
 from bayesrec.inference.gibbs import GIBBS_DEFAULTS, gibbs_steps
 from bayesrec.models import build_model
@@ -208,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling_only:
         record = json.loads(args.output.read_text()) if args.output.exists() else {}
         record["scaling"] = scaling_grid(args)
-        record["scaling_created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        record["scaling_created_at"] = provenance()["created_at"]
         print_tables(record)
-        args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+        write_json(args.output, record)
         return 0
     folds = ["u1"] if args.quick else [f.strip() for f in args.folds.split(",") if f.strip()]
     try:
@@ -227,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
               "gibbs_options": gibbs_opts, "sampler_defaults": {
                   k: v for k, v in GIBBS_DEFAULTS.items() if k not in gibbs_opts},
               "model": {"name": "bpmf", "n_factors": 10, "biases": args.biases},
-              "created_at": datetime.now(UTC).isoformat(
-                  timespec="seconds"), "versions": versions(), "per_fold": {}}
+              **provenance(), "per_fold": {}}
     dt_u1 = None
     for name, split in zip(folds, splits, strict=True):
         pair_sample = rng.choice(split.test.n_ratings, 200, replace=False)
@@ -267,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         record["scaling"] = scaling_grid(args)
 
     print_tables(record)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    write_json(args.output, record)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

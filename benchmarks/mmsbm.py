@@ -28,7 +28,6 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -40,7 +39,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bayesrec.errors import InputError  # noqa: E402
-from bayesrec.evaluation import MOVIELENS_FOLDS, load_dataset, versions  # noqa: E402
+from bayesrec.evaluation import MOVIELENS_FOLDS, load_dataset, provenance, write_json  # noqa: E402
 from bayesrec.inference import fit, predict  # noqa: E402
 from bayesrec.metrics import score  # noqa: E402
 from bayesrec.models import build_model  # noqa: E402
@@ -202,13 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "quick": args.quick,
         "settings": cfg,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": {**versions(), "mmsbm": metadata.version("mmsbm")},
+        **provenance(mmsbm=metadata.version("mmsbm")),
         "rows": json.loads(per_fold.to_json(orient="records")),
         "details": extras,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(args.output, record)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -15,15 +15,13 @@ Prints a table and writes ``benchmarks/results/pmf_bpmf.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from bayesrec.errors import InputError
-from bayesrec.evaluation import evaluate, load_dataset, versions
+from bayesrec.evaluation import evaluate, load_dataset, provenance, write_json
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "pmf_bpmf.json"
 ROWS = ("global_mean/fit", "mean_of_means/fit", "biases/fit", "pmf/map", "pmf/advi",
@@ -113,15 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "seed": args.seed,
             "complete": complete,  # False while rows are still running (long NUTS/ADVI rows)
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": versions(),
+            **provenance(),
             "table": table(results).to_dict(orient="records"),
             "results": {row: r.to_json() for row, r in results.items()},
         }
 
     def write(results: dict, complete: bool = False) -> None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(record(results, complete), indent=2) + "\n")
+        write_json(args.output, record(results, complete))
 
     results = run(rows, splits, dataset, seed=args.seed, quick=args.quick, say=say,
                   after_row=write)

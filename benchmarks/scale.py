@@ -29,7 +29,6 @@ fit for 2 minutes, a 100k comparison) takes about 5 minutes::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
@@ -38,7 +37,6 @@ import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +44,7 @@ import pandas as pd
 
 from bayesrec.data.splits import holdout
 from bayesrec.data.synthetic import simulate_ratings, true_mean
-from bayesrec.evaluation import versions
+from bayesrec.evaluation import provenance, write_json
 from bayesrec.inference import fit, predict
 from bayesrec.metrics import rmse
 from bayesrec.models import build_model
@@ -213,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"benchmark": "scale", "command": " ".join(["benchmarks/scale.py", *(argv or sys.argv[1:])]),
               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-              "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-              "versions": versions()}
+              **provenance()}
 
     rows = []
     for size in args.sizes:
@@ -252,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(pd.DataFrame(comp["methods"]).to_string(index=False,
                                                       float_format=lambda v: f"{v:.4f}"))
     record["peak_memory_mb"] = peak_memory_mb()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    write_json(args.output, record)
     _say(f"wrote {args.output}")
     return 0
 

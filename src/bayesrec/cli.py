@@ -32,7 +32,7 @@ import pandas as pd
 
 from bayesrec import __version__
 from bayesrec.errors import InputError
-from bayesrec.evaluation import evaluate, load_dataset, versions
+from bayesrec.evaluation import evaluate, load_dataset, versions, write_json
 from bayesrec.metrics import rmse
 from bayesrec.models.registry import get_spec, list_models, make_recommender
 from bayesrec.parallel import check_scheduler
@@ -75,8 +75,7 @@ def _parse_options(items: list[str] | None) -> dict:
 def _write_json(path: str, record: dict) -> None:
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(record, indent=2) + "\n")
+        write_json(target, record)
     except OSError as exc:
         raise InputError(f"cannot write the JSON record to {target}: {exc.strerror}") from None
     _stderr(f"wrote {target}")

@@ -47,6 +47,8 @@ __all__ = [
     "load_dataset",
     "read_ratings_file",
     "versions",
+    "provenance",
+    "write_json",
     "FOLD_COLUMNS",
     "MOVIELENS_FOLDS",
 ]
@@ -73,6 +75,21 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[package] = "not installed"
     return out
+
+
+def provenance(**extra_versions: str) -> dict[str, Any]:
+    """``created_at`` (UTC, ISO 8601, seconds) and ``versions`` for a results record;
+    ``extra_versions`` adds packages a benchmark compares against."""
+    return {"created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": {**versions(), **extra_versions}}
+
+
+def write_json(path, record: dict) -> Path:
+    """Write ``record`` as indented JSON (numpy scalars as floats), creating folders."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    return target
 
 
 def _jsonable(x: Any) -> Any:
