@@ -59,15 +59,15 @@ def draw_predictions(dt: xr.DataTree, users: np.ndarray, items: np.ndarray) -> n
     """``mu`` of every posterior draw at the pairs (chain, draw, pair), one draw at a time."""
     post = dt["posterior"].to_dataset()
     U, V = post["user_factors"].values, post["item_factors"].values
-    zero = np.zeros(U.shape[:2] + (max(U.shape[2], V.shape[2]),))
-    b = post["user_bias"].values if "user_bias" in post else zero
-    c = post["item_bias"].values if "item_bias" in post else zero
-    m = post["offset"].values if "offset" in post else zero[:, :, 0]
+    biases = "offset" in post  # BPMF with biases=True: offset and user/item biases
+    if biases:
+        m, b, c = (post[name].values for name in ("offset", "user_bias", "item_bias"))
     out = np.empty(U.shape[:2] + (len(users),))
     for ch in range(U.shape[0]):
         for d in range(U.shape[1]):
-            out[ch, d] = (m[ch, d] + b[ch, d, users] + c[ch, d, items]
-                          + np.einsum("nk,nk->n", U[ch, d, users], V[ch, d, items]))
+            out[ch, d] = np.einsum("nk,nk->n", U[ch, d, users], V[ch, d, items])
+            if biases:
+                out[ch, d] += m[ch, d] + b[ch, d, users] + c[ch, d, items]
     return out
 
 

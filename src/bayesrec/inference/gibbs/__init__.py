@@ -88,8 +88,11 @@ GIBBS_DEFAULTS = {
 }
 
 
-def gibbs_steps(model: pm.Model, *, hyper: str = "exact", moves: bool = True,
-                hold_bias_sd: int = 40, overrelax: float = -0.8, target_accept: float = 0.8,
+def gibbs_steps(model: pm.Model, *, hyper: str = GIBBS_DEFAULTS["hyper"],
+                moves: bool = GIBBS_DEFAULTS["moves"],
+                hold_bias_sd: int = GIBBS_DEFAULTS["hold_bias_sd"],
+                overrelax: float = GIBBS_DEFAULTS["overrelax"],
+                target_accept: float = GIBBS_DEFAULTS["target_accept"],
                 initial_point: dict | None = None) -> list:
     """The compound step for ``pm.sample(step=...)``, in sweep order (NUTS, if any, first).
 

@@ -233,13 +233,10 @@ class SdPrior:
     b: float = 0.0
 
     def logp(self, sd: np.ndarray) -> float:
-        sd = np.asarray(sd, dtype=float)
-        if self.kind == "halfnormal":
-            return float(-0.5 * ((sd / self.a) ** 2).sum())
-        return float(((self.a - 1) * np.log(sd) - sd / self.b).sum())
+        return float(self.logp_each(sd).sum())
 
     def logp_each(self, sd: np.ndarray) -> np.ndarray:
-        """``logp`` of each entry (same constant convention): an array like ``sd``."""
+        """The log-density of each entry (up to a constant): an array like ``sd``."""
         sd = np.asarray(sd, dtype=float)
         if self.kind == "halfnormal":
             return -0.5 * (sd / self.a) ** 2
@@ -367,31 +364,11 @@ def draw_scale(rng: np.random.Generator, power: float, quad: float, lin: float,
 
 def slice_1d(rng: np.random.Generator, logf, x: float, *, width: float,
              max_steps: int = 64) -> float:
-    """One univariate slice-sampling update of ``x`` for the log-density ``logf``.
-
-    Neal (2003), stepping out with at most ``max_steps`` widths in all (split at
-    random between the two sides, which keeps the update reversible), then
-    shrinkage.
-    """
-    level = logf(x) + np.log(rng.uniform())
-    left = x - width * rng.uniform()
-    right = left + width
-    steps_left = int(np.floor(max_steps * rng.uniform()))
-    steps_right = max_steps - 1 - steps_left
-    while steps_left > 0 and logf(left) > level:
-        left -= width
-        steps_left -= 1
-    while steps_right > 0 and logf(right) > level:
-        right += width
-        steps_right -= 1
-    while True:
-        new = left + (right - left) * rng.uniform()
-        if logf(new) > level:
-            return float(new)
-        if new < x:
-            left = new
-        else:
-            right = new
+    """One univariate slice-sampling update of ``x`` for the log-density ``logf``:
+    :func:`slice_each` on a single entry (the same update, the same random numbers)."""
+    new = slice_each(rng, lambda v: np.array([logf(float(v[0]))]), np.array([float(x)]),
+                     width=width, max_steps=max_steps)
+    return float(new[0])
 
 
 def slice_each(rng: np.random.Generator, logf, x: np.ndarray, *, width,
@@ -399,9 +376,10 @@ def slice_each(rng: np.random.Generator, logf, x: np.ndarray, *, width,
     """Independent univariate slice-sampling updates of every entry of ``x`` at once.
 
     For a density that factorises over the entries: ``logf`` maps an array to the
-    array of per-entry log-densities.  Each entry follows :func:`slice_1d`'s update
-    (Neal 2003: stepping out, then shrinkage), run in lock-step with numpy instead
-    of a Python loop per entry.
+    array of per-entry log-densities.  Each entry gets Neal's (2003) update: stepping
+    out with at most ``max_steps`` widths in all (split at random between the two
+    sides, which keeps the update reversible), then shrinkage; the entries run in
+    lock-step with numpy instead of a Python loop per entry.
     """
     x = np.asarray(x, dtype=float)
     width = np.broadcast_to(np.asarray(width, dtype=float), x.shape)
