@@ -29,6 +29,7 @@ from bayesrec.inference.gibbs.kernels import (
     inverse_wishart,
     lkj_cholesky_logp,
     scale_independence_mh,
+    scaling_moments,
     slice_each,
 )
 from bayesrec.models import build_model, make_recommender
@@ -220,6 +221,24 @@ def test_vectorised_slice_sampler_targets_each_entry():
     from scipy.special import kv
     w = np.sqrt(3.0)
     assert abs(np.exp(draws[:, 2]).mean() - np.sqrt(1 / 3) * kv(1.5, w) / kv(0.5, w)) < 0.03
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_scaling_moments_brute_force(with_bias):
+    """F^T F and F^T e of the per-factor rescaling, against the features built rating by
+    rating: f_j,k = dev_uk x_jk and e_j = y_j - x_j . theta_u."""
+    rng = np.random.default_rng(3)
+    n_rows, k, per_row = 5, 3, 4
+    d = k + with_bias
+    x = rng.normal(size=(n_rows, per_row, d))
+    y = rng.normal(size=(n_rows, per_row))
+    theta, dev = rng.normal(size=(n_rows, d)), rng.normal(size=(n_rows, k))
+    gram, h = np.einsum("ujd,uje->ude", x, x), np.einsum("ujd,uj->ud", x, y)
+    f = (dev[:, None, :] * x[:, :, :k]).reshape(-1, k)
+    e = (y - np.einsum("ujd,ud->uj", x, theta)).reshape(-1)
+    ftf, ftr = scaling_moments(dev, gram, theta, h)
+    np.testing.assert_allclose(ftf, f.T @ f, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ftr, f.T @ e, rtol=1e-10, atol=1e-12)
 
 
 def test_log_likelihood_memo_is_never_stale(tiny):

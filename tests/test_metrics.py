@@ -18,7 +18,7 @@ from bayesrec.metrics import (
     rmse,
     score,
 )
-from bayesrec.predictions import from_normal
+from bayesrec.predictions import QUANTILES, draw_quantiles, from_normal
 
 
 def test_point_metrics_by_hand():
@@ -130,3 +130,13 @@ def test_ranking_scores_uses_prediction_mean(held_out):
     out = ranking_scores(pred, held_out, k=2)
     assert out["recall_at_2"] == 1.0
     assert out["ndcg_at_2"] == pytest.approx((1 / np.log2(3) + 1) / 2)
+
+
+@pytest.mark.parametrize("n_draws", [1, 2, 7, 400])
+def test_draw_quantiles_match_numpy(n_draws):
+    # Ties (rounded draws) and tiny samples included: the same numbers as numpy's
+    # default "linear" quantiles, up to rounding.
+    draws = np.round(np.random.default_rng(n_draws).normal(3, 1, size=(n_draws, 50)), 1)
+    probs = np.array(QUANTILES + (0.0, 1.0))
+    np.testing.assert_allclose(draw_quantiles(draws, probs), np.quantile(draws, probs, axis=0),
+                               rtol=0, atol=1e-12)

@@ -20,7 +20,7 @@ import xarray as xr
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.metrics import LEVELS, check_aligned
-from bayesrec.predictions import central_interval
+from bayesrec.predictions import central_interval, draw_quantiles
 
 __all__ = ["interval_coverage", "calibration_table", "coverage_dataset", "FINE_LEVELS"]
 
@@ -108,7 +108,7 @@ def calibration_table(prediction: xr.Dataset, test: Ratings, levels=None) -> xr.
     draws = prediction["rating"].transpose("chain", "draw", "pair").values
     flat = draws.reshape(-1, draws.shape[-1])
     probs = np.concatenate([(1 - levels) / 2, (1 + levels) / 2])
-    q = np.quantile(flat, probs, axis=0)
+    q = draw_quantiles(flat, probs)
     low, high = prediction.attrs.get("scale_low"), prediction.attrs.get("scale_high")
     if low is not None and high is not None:
         q = np.clip(q, low, high)

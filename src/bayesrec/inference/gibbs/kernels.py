@@ -38,6 +38,7 @@ __all__ = [
     "lkj_cholesky_logp",
     "partition_moments",
     "residual_moments",
+    "scaling_moments",
     "scale_independence_mh",
     "slice_1d",
     "slice_each",
@@ -198,6 +199,37 @@ def _residual_moments(user, item, rating, user_factors, item_factors, user_bias,
 def residual_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias):
     """``(sum e, sum e**2)`` of ``e = r - b_u - c_i - U_u . V_i`` over all ratings."""
     return _residual_moments(user, item, rating, user_factors, item_factors, user_bias, item_bias)
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _scaling_moments(dev, gram, theta, h):
+    n_rows, k = dev.shape
+    d = theta.shape[1]
+    ftf = np.zeros((k, k))
+    ftr = np.zeros(k)
+    for u in range(n_rows):
+        for a in range(k):
+            fitted = 0.0
+            for b in range(d):
+                fitted += gram[u, a, b] * theta[u, b]
+            ftr[a] += dev[u, a] * (h[u, a] - fitted)
+            for b in range(k):
+                ftf[a, b] += dev[u, a] * gram[u, a, b] * dev[u, b]
+    return ftf, ftr
+
+
+def scaling_moments(dev, gram, theta, h):
+    """``(F^T F, F^T e)`` of a per-factor rescaling ``theta[:, :K] = mu + dev * s``.
+
+    From the row moments of :func:`draw_rows` (``gram_u = sum_j x_j x_j^T``, ``h_u =
+    sum_j x_j y_j``), with ``f_uj,k = dev_uk x_jk`` and ``e`` the residuals at ``theta``:
+    ``(F^T F)_kl = sum_u dev_uk gram_u,kl dev_ul`` and ``(F^T e)_k = sum_u dev_uk (h_u -
+    gram_u theta_u)_k``.  One pass over the rows, none over the ratings.
+    """
+    return _scaling_moments(np.ascontiguousarray(dev, dtype=np.float64),
+                            np.ascontiguousarray(gram, dtype=np.float64),
+                            np.ascontiguousarray(theta, dtype=np.float64),
+                            np.ascontiguousarray(h, dtype=np.float64))
 
 
 def gaussian_draw(rng: np.random.Generator, prec: np.ndarray, h: np.ndarray) -> np.ndarray:

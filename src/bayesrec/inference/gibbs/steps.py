@@ -38,6 +38,7 @@ from bayesrec.inference.gibbs.kernels import (
     inverse_wishart,
     residual_moments,
     scale_independence_mh,
+    scaling_moments,
 )
 from bayesrec.inference.gibbs.layout import FactorLayout
 
@@ -220,9 +221,7 @@ class FactorGibbs(LayoutStep):
         k = lay.n_factors
         mean, chol = lay.side_prior(point, side)
         dev = theta[:, :k] - mean
-        res_proj = h[:, :k] - np.einsum("ukd,ud->uk", gram[:, :k, :], theta)
-        ftf = np.einsum("uk,ukl,ul->kl", dev, gram[:, :k, :k], dev)
-        ftr = (dev * res_proj).sum(axis=0)
+        ftf, ftr = scaling_moments(dev, gram, theta, h)
         power, quad, lin = lay.priors[f"{side}_sd_prior"].scaling_terms_each(
             np.sqrt((chol**2).sum(axis=1)))
         prec = ftf / sigma**2 + np.diag(2 * quad)
