@@ -243,6 +243,26 @@ def test_predictive_distributions_sum_to_one_and_give_the_point_predictions(
     assert scores["rmse"] < np.sqrt(np.mean((oracle @ levels - test.rating) ** 2)) + 0.05
 
 
+def test_predictive_rating_draws_follow_the_level_probabilities(map_fit, model, split):
+    """The rating draws (inverse CDF) have the law ``prob``: per level, pooled over pairs,
+    and per pair on the pairs' most probable level (z-scores of binomial counts)."""
+    test = split[1]
+    pred = predict(map_fit, pairs=test, model=model, random_seed=3, point_draws=400)
+    prob = pred["prob"].values  # (pair, level): the average over restarts
+    levels = np.asarray(test.scale.levels)
+    draws = pred["rating"].values.reshape(-1, pred.sizes["pair"])  # every restart's draws
+    n = draws.shape[0]
+    counts = np.stack([(draws == lv).sum(0) for lv in levels], axis=-1)  # (pair, level)
+    assert counts.sum(-1).tolist() == [n] * len(test)  # every draw is a level of the scale
+    z_pooled = (counts.sum(0) - n * prob.sum(0)) / np.sqrt(n * (prob * (1 - prob)).sum(0))
+    assert np.all(np.abs(z_pooled) < 4), z_pooled
+    top = prob.argmax(1)
+    p_top = prob[np.arange(len(top)), top]
+    z_pair = (counts[np.arange(len(top)), top] - n * p_top) / np.sqrt(n * p_top * (1 - p_top))
+    assert abs(z_pair.mean()) * np.sqrt(len(z_pair)) < 4  # pooled over pairs
+    assert np.mean(np.abs(z_pair) > 3) < 0.01  # no pair far off
+
+
 def test_half_star_scale_works_end_to_end():
     ratings, _ = simulate_mmsbm(100, 120, 5000, n_user_groups=3, n_item_groups=3,
                                 scale=RatingScale.stars(), membership_concentration=0.15,
