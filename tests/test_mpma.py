@@ -1,14 +1,21 @@
-"""MPMA: the factory against PMF and a hand computation, the clusters, responsibilities.
+"""MPMA: the factory against PMF and a hand computation, the clusters, responsibilities,
+and recovery of the mixture weights and noise scales from simulated data.
 
-What is not here: recovery of the mixture weights and noise scales from simulated
-data.  Neither MAP nor NUTS recovers them yet on the small simulations we tried
-(see the MPMA issue's closing note), and a test that is made to pass is worse
-than none.
+Recovery is tested given the component means (the simulation's factor matrices held
+at their true values with :func:`pymc.do`; the weights, noise scales, biases and
+offset are fitted).  Joint recovery with the factors learned is not tested because
+no fit achieves it: on 100 x 80 dense simulated ratings (K = 1, sigmas 0.15 / 0.3 /
+0.6) the MAP started at the truth stays there (weights 0.49 / 0.30 / 0.21, sigmas
+0.14 / 0.27 / 0.53, log posterior -6,918), but the best of 24 MAP restarts from prior
+draws reaches -8,515 with the components' roles exchanged, and ADVI and NUTS from the
+prior also settle in such modes (a local component takes the global ratings, or one
+stays switched off).  See ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pymc as pm
 import pytest
 from scipy.stats import norm
 
@@ -110,3 +117,38 @@ def test_responsibilities_sum_to_one_and_predictions_are_labelled(sim):
     assert pred["rating"].dims == ("chain", "draw", "pair")
     assert list(pred["user"].values) == list(ratings.users[:4])
     assert np.isfinite(pred["mean"].values).all()
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    """Three separated components (60 x 50 users x items, 2,500 ratings, K = 2), the
+    model given the true clusters and the true factor matrices."""
+    ratings, truth = simulate_mpma(60, 50, 2500, n_factors=2, factor_sd=1.0,
+                                   weights=(0.5, 0.3, 0.2), sigmas=(0.2, 0.5, 1.0), seed=1)
+    model = build_model("mpma", ratings, n_factors=2, n_user_clusters=2, n_item_clusters=2,
+                        user_clusters=truth["user_clusters"],
+                        item_clusters=truth["item_clusters"])
+    factors = {model[k]: v for k, v in truth["params"].items() if k.endswith("_factors")}
+    assert len(factors) == 6
+    return pm.do(model, factors), truth
+
+
+@pytest.mark.parametrize("method, options", [
+    ("map", {"init": "zero"}),
+    ("nuts", {"draws": 300, "tune": 300, "chains": 2}),
+])
+def test_weights_and_scales_are_recovered_given_the_component_means(mixture, method, options):
+    """Tolerances: weights within 0.04 (the components' shares of 2,500 ratings have a
+    binomial sd of about 0.01), noise scales within 12 % (the MAP's are biased low by
+    the 110 bias parameters it fits, about 8 % for the smallest); for NUTS also the
+    truth within four posterior sds."""
+    model, truth = mixture
+    post = fit(model, method, random_seed=0, **options)["posterior"].to_dataset()
+    w, s = post["weights"], post["sigma"]
+    assert w.dims[-1] == s.dims[-1] == "component"
+    np.testing.assert_allclose(w.mean(("chain", "draw")).values, truth["weights"], atol=0.04)
+    np.testing.assert_allclose(s.mean(("chain", "draw")).values, truth["sigmas"], rtol=0.12)
+    if method == "nuts":
+        for est, true in ((w, truth["weights"]), (s, truth["sigmas"])):
+            z = (est.mean(("chain", "draw")).values - true) / est.std(("chain", "draw")).values
+            assert np.all(np.abs(z) < 4), z

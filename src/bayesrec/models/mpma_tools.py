@@ -171,7 +171,9 @@ def simulate_mpma(n_users: int, n_items: int, n_ratings: int, *, n_factors: int 
         the universe even if unrated).
     truth : dict
         ``weights``, ``sigmas``, ``user_clusters``, ``item_clusters``, ``component``
-        (z of each rating, in ``ratings`` order), ``component_mu`` (ratings x 3).
+        (z of each rating, in ``ratings`` order), ``component_mu`` (ratings x 3), and
+        ``params``: every other parameter under the name of its variable in
+        :func:`~bayesrec.models.mpma.mpma` (factor matrices, biases, offset).
     """
     rng = np.random.default_rng(seed)
     weights = np.asarray(weights, dtype=float)
@@ -204,7 +206,11 @@ def simulate_mpma(n_users: int, n_items: int, n_ratings: int, *, n_factors: int 
                                   scale=RatingScale.interval(r.min() - pad, r.max() + pad),
                                   user_ids=np.arange(n_users), item_ids=np.arange(n_items))
     truth = {"weights": weights, "sigmas": sigmas, "user_clusters": user_cl,
-             "item_clusters": item_cl, "component": z, "component_mu": comp_mu}
+             "item_clusters": item_cl, "component": z, "component_mu": comp_mu,
+             "params": {"user_factors": U, "item_factors": V, "user_local_user_factors": P,
+                        "user_local_item_factors": Q, "item_local_item_factors": T,
+                        "item_local_user_factors": S, "user_bias": b_u, "item_bias": b_i,
+                        "offset": np.asarray(global_mean, dtype=float)}}
     return ratings, truth
 
 
