@@ -130,3 +130,20 @@ def test_demo_on_baselines(monkeypatch, tmp_path, capsys):
     # the truth beats every baseline, and the baselines keep their usual order
     assert floor < rmses["biases"] < rmses["mean_of_means"] < rmses["global_mean"]
     assert rmses["global_mean"] < rmses["uniform"]
+
+
+def test_a_failed_fit_exits_1_with_its_message(csv_file, monkeypatch, capsys):
+    """A fit that fails (FitError, e.g. a diverged variational fit) is reported in one
+    line with exit status 1, not as a traceback."""
+    from bayesrec.errors import FitError
+
+    def failing(*args, **kwargs):
+        raise FitError("fullrank_advi diverged after 399 iterations")
+
+    monkeypatch.setattr(cli, "evaluate", failing)
+    rc = main(["evaluate", "--model", "pmf", "--method", "fullrank_advi", "--dataset",
+               str(csv_file), "--kfold", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "bayesrec: the fit failed: fullrank_advi diverged" in err
+    assert "Traceback" not in err

@@ -8,13 +8,14 @@ from bayesrec.data import (
     load_synthetic,
     simulate_ratings,
 )
-from bayesrec.errors import InputError, UnknownIdError
+from bayesrec.errors import FitError, InputError, UnknownIdError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Ratings",
     "RatingScale",
+    "FitError",
     "InputError",
     "UnknownIdError",
     "__version__",

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayesrec import __version__
-from bayesrec.errors import InputError
+from bayesrec.errors import FitError, InputError
 from bayesrec.evaluation import evaluate, load_dataset, versions, write_json
 from bayesrec.metrics import rmse
 from bayesrec.models.registry import get_spec, list_models, make_recommender
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input)."""
+    """Run the command line; returns the exit status (0 ok, 1 a fit failed, 2 bad input)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -354,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileNotFoundError) as exc:
         _stderr(f"bayesrec: error: {exc}")
         return 2
+    except FitError as exc:
+        _stderr(f"bayesrec: the fit failed: {exc}")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,7 +33,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayesrec.errors import InputError
+from bayesrec.errors import FitError, InputError
 from bayesrec.inference.gibbs import GIBBS_DEFAULTS
 from bayesrec.models.registry import model_info
 
@@ -74,8 +74,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "start_sigma": 0.1,
     },
 }
-_DEFAULTS["fullrank_advi"] = {**{k: v for k, v in _DEFAULTS["advi"].items() if k != "start_sigma"},
-                             "learning_rate": 0.005}
+_DEFAULTS["fullrank_advi"] = {**_DEFAULTS["advi"], "learning_rate": 0.001,
+                             "mean_field_learning_rate": _DEFAULTS["advi"]["learning_rate"],
+                             "n_mc": 10}
 _DEFAULTS["minibatch_advi"] = {
     **{k: v for k, v in _DEFAULTS["advi"].items() if k != "window"},
     "batch_size": 1000,
@@ -108,7 +109,7 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
         )
     opts = {**defaults, **options}
     for key in ("maxiter", "restarts", "draws", "chains", "n", "max_treedepth", "batch_size",
-                "window"):
+                "window", "n_mc"):
         if key in opts:
             value = opts[key]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -118,7 +119,7 @@ def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
         tune = opts["tune"]
         if isinstance(tune, bool) or not isinstance(tune, (int, np.integer)) or tune < 0:
             raise InputError(f"tune must be a non-negative integer, got {tune!r}")
-    for key in ("tol", "learning_rate"):
+    for key in ("tol", "learning_rate", "mean_field_learning_rate"):
         if key in opts and not (isinstance(opts[key], (int, float)) and opts[key] > 0):
             raise InputError(f"{key} must be a positive number, got {opts[key]!r}")
     if "lr_decay" in opts and (isinstance(opts["lr_decay"], bool) or not isinstance(
@@ -186,8 +187,12 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
           the same groups and dims; see "JAX samplers and GPUs" below.
         * ``advi`` / ``fullrank_advi``: ``n`` (30000 iterations at most),
           ``draws`` (1000, from the fitted approximation), ``learning_rate``
-          (Adam; 0.01, full rank 0.005), ``init`` ("prior", "zero" or "map"),
-          ``start_sigma`` (0.1, mean field only).  Convergence stopping: every
+          (Adam; 0.01, full rank 0.001), ``init`` ("prior", "zero" or "map"),
+          ``start_sigma`` (0.1, every sd of the starting approximation).  Full rank
+          first fits mean-field ADVI (``mean_field_learning_rate``, 0.01), starts
+          from its means and sds, and averages ``n_mc`` (10) Monte Carlo draws per
+          gradient (:func:`bayesrec.inference.advi.monitored_fit` says why).
+          Convergence stopping: every
           ``window`` (200) iterations the mean loss of the last window is
           compared with the window before; when it improved by less than
           ``tol`` (1e-3, relative) the learning rate is multiplied by
@@ -195,7 +200,10 @@ def fit(model: pm.Model, method: str = "map", *, random_seed: int | None = None,
           stops the fit; ``max_seconds`` (None) caps the wall time.  The
           ``advi`` group records the loss, the stop reason ("converged",
           "max_iterations" or "time_limit"), the iterations where the rate
-          decayed and the time per iteration.
+          decayed and the time per iteration.  A window whose mean loss is more
+          than 5 % worse than the best window's means the optimiser diverged:
+          :class:`~bayesrec.errors.FitError` is raised (not a fit whose
+          predictions would be wrong).
         * ``minibatch_advi``: mean-field ADVI where every step sees ``batch_size``
           (1000) ratings drawn at random (with replacement) and the likelihood
           is scaled by ``n_ratings / batch_size`` (PyMC's ``Minibatch`` and
@@ -452,6 +460,13 @@ def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
     else:
         approx, advi = monitored_fit(model, method, opts, seed_fit, start, progressbar,
                                      window=opts["window"])
+    if advi.attrs["stop_reason"] == "diverged":
+        raise FitError(
+            f"{method} diverged after {advi.attrs['n_iterations']} iterations: the mean loss of "
+            f"the last {advi.attrs['convergence_window']} rose to {advi.attrs['last_window_loss']:.6g} "
+            f"from a best of {advi.attrs['best_window_loss']:.6g}, so the approximation is not "
+            f"a posterior.  Try a smaller learning_rate (now {opts['learning_rate']:g}), "
+            f"method='advi', or method='nuts'.")
     dt = approximation_tree(approx, model, stored_var_names(model), opts["draws"], seed_draw)
     return xr.DataTree.from_dict({
         "posterior": dt["posterior"].to_dataset(),
