@@ -151,6 +151,20 @@ def test_a_diverging_variational_fit_raises(pmf_model):
         fit(pmf_model, "fullrank_advi", random_seed=1, n=1000, draws=10, learning_rate=0.05)
 
 
+def test_a_diverging_mean_field_start_names_its_own_learning_rate(pmf_model, monkeypatch):
+    """When full rank's mean-field start diverges, the error says so and points at the
+    rate that phase used (not full rank's ``learning_rate``)."""
+    import bayesrec.inference.advi as advi_module
+
+    report = xr.Dataset(attrs={"stop_reason": "diverged", "method": "advi", "n_iterations": 400,
+                               "convergence_window": 200, "last_window_loss": 9e9,
+                               "best_window_loss": 3e3})
+    monkeypatch.setattr(advi_module, "monitored_fit", lambda *args, **kwargs: (None, report))
+    with pytest.raises(FitError, match=r"fullrank_advi \(its mean-field start\) diverged.*"
+                                       r"smaller mean_field_learning_rate \(now 0.01\)"):
+        fit(pmf_model, "fullrank_advi", random_seed=1)
+
+
 def test_plateau_monitor_decays_converges_and_detects_divergence():
     import pytensor
 

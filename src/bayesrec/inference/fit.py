@@ -461,11 +461,15 @@ def _fit_advi(model, method, opts, random_seed, progressbar) -> xr.DataTree:
         approx, advi = monitored_fit(model, method, opts, seed_fit, start, progressbar,
                                      window=opts["window"])
     if advi.attrs["stop_reason"] == "diverged":
+        # full rank returns its mean-field start's report when that phase diverged
+        start_phase = method == "fullrank_advi" and advi.attrs["method"] == "advi"
+        rate_key = "mean_field_learning_rate" if start_phase else "learning_rate"
         raise FitError(
-            f"{method} diverged after {advi.attrs['n_iterations']} iterations: the mean loss of "
-            f"the last {advi.attrs['convergence_window']} rose to {advi.attrs['last_window_loss']:.6g} "
+            f"{method}{' (its mean-field start)' if start_phase else ''} diverged after "
+            f"{advi.attrs['n_iterations']} iterations: the mean loss of the last "
+            f"{advi.attrs['convergence_window']} rose to {advi.attrs['last_window_loss']:.6g} "
             f"from a best of {advi.attrs['best_window_loss']:.6g}, so the approximation is not "
-            f"a posterior.  Try a smaller learning_rate (now {opts['learning_rate']:g}), "
+            f"a posterior.  Try a smaller {rate_key} (now {opts[rate_key]:g}), "
             f"method='advi', or method='nuts'.")
     dt = approximation_tree(approx, model, stored_var_names(model), opts["draws"], seed_draw)
     return xr.DataTree.from_dict({
