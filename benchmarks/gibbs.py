@@ -43,11 +43,11 @@ import pandas as pd
 import xarray as xr
 
 from bayesrec.data.movielens import movielens_folds
-from bayesrec.data.synthetic import simulate_ratings
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.errors import InputError
 from bayesrec.evaluation import provenance, write_json
-from bayesrec.inference import fit, predict
-from bayesrec.inference.gibbs import GIBBS_DEFAULTS, gibbs_steps
+from bayesrec.inference import fit, method_defaults, predict
+from bayesrec.inference.gibbs import gibbs_steps
 from bayesrec.models import build_model
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "gibbs.json"
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     record = {"benchmark": "gibbs", "dataset": "ml-100k", "folds": folds, "seed": args.seed,
               "gibbs_options": gibbs_opts, "sampler_defaults": {
-                  k: v for k, v in GIBBS_DEFAULTS.items() if k not in gibbs_opts},
+                  k: v for k, v in method_defaults("gibbs").items() if k not in gibbs_opts},
               "model": {"name": "bpmf", "n_factors": 10, "biases": args.biases},
               **provenance(), "per_fold": {}}
     print("warm-up (compilation, caches) ...", file=sys.stderr, flush=True)

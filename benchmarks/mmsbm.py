@@ -38,13 +38,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bayesrec.diagnostics.mmsbm import package_probabilities  # noqa: E402
 from bayesrec.errors import InputError  # noqa: E402
 from bayesrec.evaluation import MOVIELENS_FOLDS, load_dataset, provenance, write_json  # noqa: E402
 from bayesrec.inference import fit, predict  # noqa: E402
 from bayesrec.metrics import score  # noqa: E402
 from bayesrec.models import build_model  # noqa: E402
 from bayesrec.models.mmsbm import MMSBM_MAP_RESTARTS  # noqa: E402
-from bayesrec.models.mmsbm_tools import package_probabilities  # noqa: E402
 from bayesrec.predictions import from_probabilities  # noqa: E402
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "mmsbm.json"

@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayesrec.data.simulate import simulate_ratings, true_mean
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import simulate_ratings, true_mean
 from bayesrec.evaluation import provenance, write_json
 from bayesrec.inference import fit, predict
 from bayesrec.metrics import rmse

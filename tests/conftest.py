@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bayesrec.data.synthetic import load_synthetic
+from bayesrec.data.simulate import load_synthetic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import pytest
 
 from bayesrec import Ratings
 from bayesrec.errors import InputError
-from bayesrec.models import get_spec, list_models, make_recommender
+from bayesrec.models import get_spec, list_models
 from bayesrec.models.baselines import (
     Biases,
     GlobalMean,
@@ -17,6 +17,7 @@ from bayesrec.models.baselines import (
     fit_biases,
 )
 from bayesrec.predictions import QUANTILES
+from bayesrec.recommenders import make_recommender
 
 BASELINES = ("uniform", "global_mean", "mean_of_means", "biases")
 

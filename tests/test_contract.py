@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.inference import load_fit, predict, recommend, save_fit
-from bayesrec.models import get_spec, list_models, make_recommender
+from bayesrec.models import get_spec, list_models
+from bayesrec.recommenders import make_recommender
 
 BAYESIAN = [s.name for s in list_models(kind="bayesian")]
 BASELINES = [s.name for s in list_models(kind="baseline")]

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bayesrec.data.ratings import Ratings  # noqa: E402
 from bayesrec.data.scale import RatingScale  # noqa: E402
+from bayesrec.data.simulate import simulate_ratings  # noqa: E402
 from bayesrec.data.splits import holdout  # noqa: E402
-from bayesrec.data.synthetic import simulate_ratings  # noqa: E402
 from bayesrec.diagnostics import (  # noqa: E402
     RunningRMSE,
     add_diagnostics,
@@ -39,7 +39,7 @@ from bayesrec.diagnostics import (  # noqa: E402
 )
 from bayesrec.errors import InputError  # noqa: E402
 from bayesrec.inference import fit, load_fit, predict, save_fit  # noqa: E402
-from bayesrec.inference.evaluate_draws import evaluate_draws, log_likelihood_draws  # noqa: E402
+from bayesrec.inference.draws import evaluate_draws, log_likelihood_draws  # noqa: E402
 from bayesrec.models.registry import build_model  # noqa: E402
 from bayesrec.predictions import from_draws, from_normal  # noqa: E402
 

@@ -21,7 +21,7 @@ import pytest
 import xarray as xr
 
 from bayesrec import InputError, Ratings, UnknownIdError
-from bayesrec.data.synthetic import simulate_ratings
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.inference import (
     fit,
     fold_in,
@@ -31,7 +31,7 @@ from bayesrec.inference import (
     recommend,
     save_fit,
 )
-from bayesrec.inference.fit import identity_hash
+from bayesrec.inference.record import content_hash
 from bayesrec.metrics import rmse
 from bayesrec.models import build_model
 
@@ -228,12 +228,12 @@ def test_bad_input_raises(newcomers, base_fit):
         fold_in(base_fit, known_ratings, random_seed=-1)
     stars, _ = simulate_ratings(n_users=20, n_items=12, n_ratings=150, seed=3)
     mmsbm = fit(build_model("mmsbm", stars), "map", random_seed=0, maxiter=20)
-    with pytest.raises(InputError, match=r"supported for pmf and bpmf fits only, not 'mmsbm'"
-                                         r".*unknown='population'"):
+    with pytest.raises(InputError, match=r"fold-in needs a model whose spec declares a factor "
+                                         r"structure.*not 'mmsbm'.*unknown='population'"):
         fold_in(mmsbm, known_ratings)
-    logistic = base_fit.copy()  # the recorded config is what fold-in reads
-    logistic.attrs["bayesrec_config"] = json.dumps(
-        {**json.loads(base_fit.attrs["bayesrec_config"]), "link": "logistic"})
+    logistic = base_fit.copy()  # the recorded config (the record's, not the root attrs')
+    logistic["bayesrec"].attrs["config"] = json.dumps(
+        {**json.loads(base_fit["bayesrec"].attrs["config"]), "link": "logistic"})
     with pytest.raises(InputError, match="fold-in needs link='identity'"):
         fold_in(logistic, known_ratings)
 
@@ -264,7 +264,7 @@ def test_same_seed_same_draws_and_known_variables_untouched(newcomers, base_fit,
     np.testing.assert_array_equal(data.user_ids[n:], known_ratings.user_ids)
     np.testing.assert_array_equal(data.item_ids[n:], known_ratings.item_ids)
     ident = a["bayesrec"].to_dataset()
-    assert ident.attrs["hash"] == identity_hash(ident) == a.attrs["bayesrec_hash"]
+    assert ident.attrs["hash"] == content_hash(a) == a.attrs["bayesrec_hash"]
     assert ident.attrs["hash"] != base_fit.attrs["bayesrec_hash"]
     record = json.loads(a.attrs["fold_in"])
     assert record == [{"n_users": len(new_users), "n_ratings": known_ratings.n_ratings,

@@ -19,8 +19,8 @@ import pytest
 import xarray as xr
 
 from bayesrec import InputError, Ratings
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.inference import fit, load_fit, predict, ratings_from_fit, recommend, save_fit
 from bayesrec.inference.gibbs import gibbs_steps, layout_of
 from bayesrec.inference.gibbs.kernels import (
@@ -32,7 +32,8 @@ from bayesrec.inference.gibbs.kernels import (
     scaling_moments,
     slice_each,
 )
-from bayesrec.models import build_model, make_recommender
+from bayesrec.models import build_model
+from bayesrec.recommenders import make_recommender
 
 CORE_GROUPS = {"posterior", "observed_data", "constant_data", "bayesrec", "sample_stats"}
 
@@ -371,7 +372,8 @@ def test_same_seed_same_draws(data):
 def test_recommender_through_the_registry(data):
     rec = make_recommender("bpmf", "gibbs", fast=True, random_seed=0).fit(data.train)
     assert rec.fit_.attrs["method"] == "gibbs"
-    assert '"parameterisation": "centered"' in rec.fit_.attrs["bayesrec_config"]
+    # the method does not change the model: the factory's default parameterisation
+    assert '"parameterisation": "noncentered"' in rec.fit_.attrs["bayesrec_config"]
     pred = rec.predict_ratings(data.test)
     assert np.isfinite(pred["mean"].values).all()
 
@@ -386,7 +388,7 @@ def test_bad_input_raises(data):
         fit(build_model("pmf", data.train, n_factors=2, link="logistic"), "gibbs")
     with pm.Model() as custom:
         pm.Normal("x")
-    with pytest.raises(InputError, match="samples the pmf and bpmf factories only"):
+    with pytest.raises(InputError, match="needs a model whose spec declares a factor structure"):
         fit(custom, "gibbs")
 
 

@@ -14,8 +14,8 @@ from pymc.initial_point import make_initial_point_fn
 from pymc.variational.minibatch_rv import MinibatchRandomVariable
 
 from bayesrec import InputError
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.inference import fit, predict
 from bayesrec.inference.minibatch import minibatch_model
 from bayesrec.metrics import rmse
@@ -32,7 +32,7 @@ def small():
 @pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS")  # LKJ initial point
 @pytest.mark.parametrize("name", BAYESIAN)
 def test_minibatch_logp_is_the_full_logp_on_average(name, small):
-    model = build_model(name, small, **get_spec(name).fast.get("options", {}))
+    model = build_model(name, small, **get_spec(name).fast.options)
     batched = minibatch_model(model, 40)
     free = {rv.name: batched.named_vars_to_dims.get(rv.name) for rv in batched.free_RVs}
     assert free == {rv.name: model.named_vars_to_dims.get(rv.name) for rv in model.free_RVs}
@@ -101,7 +101,7 @@ def test_minibatch_advi_seed_time_limit_and_options(simulated):
     assert timed["advi"].attrs["stop_reason"] == "time_limit"
     assert timed["advi"].attrs["n_iterations"] < 10**7
     for option, message in (({"batch_size": 0}, "batch_size must be a positive integer"),
-                            ({"lr_decay": 2}, r"lr_decay must be in \(0, 1\]"),
+                            ({"lr_decay": 2}, r"lr_decay must be a number in \(0, 1\], got 2"),
                             ({"max_seconds": -1}, "max_seconds must be a positive number"),
                             ({"samples": 5}, r"unknown option\(s\) \['samples'\]")):
         with pytest.raises(InputError, match=message):

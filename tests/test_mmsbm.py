@@ -20,23 +20,24 @@ from pytensor.compile.mode import Mode
 from bayesrec import InputError, Ratings
 from bayesrec.cli import main
 from bayesrec.data.scale import RatingScale
+from bayesrec.data.simulate import simulate_mmsbm
 from bayesrec.data.splits import holdout
-from bayesrec.diagnostics.plots_mmsbm import plot_mmsbm_rating_patterns
-from bayesrec.inference import fit, predict
-from bayesrec.inference.em import gradient_em_step, run_em
-from bayesrec.metrics import score
-from bayesrec.models import build_model, get_spec, make_recommender
-from bayesrec.models._mmsbm_kernels import expected_counts
-from bayesrec.models.mmsbm import mmsbm
-from bayesrec.models.mmsbm_tools import (
+from bayesrec.diagnostics.mmsbm import (
     align_groups,
     best_chain,
     level_probabilities_np,
     match_groups,
     memberships,
     rating_patterns,
-    simulate_mmsbm,
 )
+from bayesrec.diagnostics.plots_mmsbm import plot_mmsbm_rating_patterns
+from bayesrec.inference import fit, predict
+from bayesrec.inference.em import gradient_em_step, run_em
+from bayesrec.metrics import score
+from bayesrec.models import build_model, get_spec
+from bayesrec.models._mmsbm_kernels import expected_counts
+from bayesrec.models.mmsbm import mmsbm
+from bayesrec.recommenders import make_recommender
 
 FLAT = {"theta_concentration": 1.0, "eta_concentration": 1.0, "p_concentration": 1.0}
 
@@ -196,9 +197,9 @@ def test_restarts_are_chains_and_best_is_chosen_by_training_loglik(model, map_fi
     assert report.attrs["optimizer"] == "em"
     assert map_fit["posterior"].sizes["chain"] == 4 and report["kept"].values.all()
     # the EM's log-likelihood is the model's (PyMC computes it independently here)
-    from bayesrec.inference.fit import _training_loglik
+    from bayesrec.inference.map import training_loglik
 
-    np.testing.assert_allclose(_training_loglik(model, map_fit["posterior"].to_dataset()),
+    np.testing.assert_allclose(training_loglik(model, map_fit["posterior"].to_dataset()),
                                report["log_likelihood"].values, rtol=1e-10)
     best = fit(model, "map", random_seed=0, restarts=4, maxiter=400, combine="best")
     assert best["posterior"].sizes["chain"] == 1

@@ -20,9 +20,11 @@ import pytest
 from scipy.stats import norm
 
 from bayesrec import InputError
+from bayesrec.data.simulate import simulate_mpma
+from bayesrec.diagnostics.mpma import responsibilities
 from bayesrec.inference import fit, predict
 from bayesrec.models import build_model
-from bayesrec.models.mpma_tools import kmeans, mpma_clusters, responsibilities, simulate_mpma
+from bayesrec.models.mpma_clusters import kmeans, mpma_clusters
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from bayesrec.cli import main
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.data.splits import holdout, kfold
-from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.errors import InputError
 from bayesrec.evaluation import FOLD_COLUMNS, evaluate, grid, param_grid
 

@@ -20,8 +20,8 @@ import xarray as xr
 from scipy import stats
 
 from bayesrec import InputError, Ratings
+from bayesrec.data.simulate import simulate_ratings
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import simulate_ratings
 from bayesrec.diagnostics import PARETO_K_THRESHOLD, compare_fits, log_likelihood
 from bayesrec.inference import fit, ratings_from_fit
 from bayesrec.models import build_model

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bayesrec import Ratings, RatingScale
-from bayesrec.data.synthetic import load_synthetic, simulate_ratings, true_mean
+from bayesrec.data.simulate import load_synthetic, simulate_ratings, true_mean
 from bayesrec.errors import InputError
 
 

@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -32,10 +33,12 @@ import pandas as pd
 
 from bayesrec import __version__
 from bayesrec.errors import FitError, InputError
-from bayesrec.evaluation import evaluate, load_dataset, versions, write_json
+from bayesrec.evaluation import MOVIELENS_NAMES, evaluate, load_dataset, write_json
+from bayesrec.evaluation.parallel import check_scheduler
 from bayesrec.metrics import rmse
-from bayesrec.models.registry import get_spec, list_models, make_recommender
-from bayesrec.parallel import check_scheduler
+from bayesrec.models.registry import get_spec, list_models, model_table
+from bayesrec.provenance import versions
+from bayesrec.recommenders import make_recommender
 
 __all__ = ["main", "build_parser"]
 
@@ -86,6 +89,10 @@ def _write_json(path: str, record: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     options = _parse_options(args.option)
+    if args.preset is not None:
+        if "preset" in options:
+            raise InputError("give the preset once: --preset NAME or --option preset=NAME")
+        options["preset"] = args.preset
     fit_options = {k: getattr(args, k) for k in _FIT_FLAGS if getattr(args, k) is not None}
     spec = get_spec(args.model)
     if fit_options and spec.kind == "baseline":
@@ -152,7 +159,7 @@ def _ratings_spec(spec: str, which: str, args: argparse.Namespace):
             f"--{which} must be a ratings file or DATASET:FOLD (for example ml-100k:u1, or "
             f"synthetic:fold1 with --kfold/--seed as in evaluate); got {spec!r}"
         )
-    movielens = dataset.lower() in ("ml-100k", "ml100k", "movielens", "movielens-100k")
+    movielens = dataset.lower() in MOVIELENS_NAMES
     _description, splits = load_dataset(
         dataset, data_home=args.data_home, folds=[fold] if movielens else None,
         kfold=None if movielens else (args.kfold or 5), seed=args.seed)
@@ -209,8 +216,8 @@ def _format_rows(rows: list[dict]) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from bayesrec.data.simulate import load_synthetic, true_mean
     from bayesrec.data.splits import holdout
-    from bayesrec.data.synthetic import load_synthetic, true_mean
 
     start = time.perf_counter()
     ratings, truth = load_synthetic()
@@ -246,19 +253,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    rows = [{"name": s.name, "kind": s.kind, "title": s.title, "reference": s.reference,
-             "methods": ",".join(s.methods)} for s in list_models()]
-    print(_left_aligned(rows))
+    if args.markdown:
+        print(model_table())
+        return 0
+    print(_model_listing(list_models()))
     return 0
 
 
-def _left_aligned(rows: list[dict]) -> str:
-    """Rows of text as a table with left-aligned columns."""
-    columns = list(rows[0]) if rows else []
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
+def _model_listing(specs, width: int = 100) -> str:
+    """One block per model, wrapped to ``width`` columns: name, kind and title, then its
+    methods (the default marked), presets and reference."""
+    indent = 16
+    blocks = []
+    for s in specs:
+        head = f"{s.name:<14}  {s.kind:<8}  {s.title}"
+        lines = textwrap.wrap(head, width, subsequent_indent=" " * indent)
+        methods = ", ".join(f"{m} (default)" if m == s.default_method and len(s.methods) > 1
+                            else m for m in s.methods)
+        details = [f"methods: {methods}"]
+        if s.presets:
+            details.append("presets: " + ", ".join(
+                f"{name} ({', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}' for k, v in opts.items())})"
+                for name, opts in s.presets.items()))
+        if s.reference:
+            details.append(s.reference)
+        for text in details:
+            lines += textwrap.wrap(text, width, initial_indent=" " * indent,
+                                   subsequent_indent=" " * (indent + 2))
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     ev.add_argument("--option", action="append", metavar="KEY=VALUE",
                     help="model option, repeatable; VALUE is parsed as JSON when possible")
+    ev.add_argument("--preset", metavar="NAME", help="a named preset of model options (see "
+                    "`bayesrec models`), e.g. point_estimate for PMF and MPMA")
     ev.add_argument("--draws", type=int, help="posterior draws per chain (Bayesian models)")
     ev.add_argument("--tune", type=int, help="tuning steps per chain (Bayesian models)")
     ev.add_argument("--chains", type=int, help="number of chains (Bayesian models)")
@@ -338,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     models = commands.add_parser("models", help="list the registered models")
+    models.add_argument("--markdown", action="store_true",
+                        help="print the README's model table (markdown) instead")
     models.set_defaults(func=_cmd_models)
     return parser
 

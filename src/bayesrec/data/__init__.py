@@ -1,4 +1,4 @@
-"""Ratings data: the container, scales, splits, MovieLens and the embedded dataset."""
+"""Ratings data: the container, scales, splits, MovieLens, the simulators and the embedded dataset."""
 
 from bayesrec.data.movielens import (
     get_data_home,
@@ -8,8 +8,14 @@ from bayesrec.data.movielens import (
 )
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
+from bayesrec.data.simulate import (
+    load_synthetic,
+    simulate_mmsbm,
+    simulate_mpma,
+    simulate_ratings,
+    true_mean,
+)
 from bayesrec.data.splits import Split, holdout, kfold, leave_k_out, temporal
-from bayesrec.data.synthetic import load_synthetic, simulate_ratings, true_mean
 
 __all__ = [
     "Ratings",
@@ -24,6 +30,8 @@ __all__ = [
     "load_movielens_fold",
     "movielens_folds",
     "load_synthetic",
+    "simulate_mmsbm",
+    "simulate_mpma",
     "simulate_ratings",
     "true_mean",
 ]

@@ -31,7 +31,8 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
-from bayesrec.inference.evaluate_draws import evaluate_draws, log_likelihood_draws
+from bayesrec.inference.draws import evaluate_draws, log_likelihood_draws
+from bayesrec.inference.record import FitRecord
 
 from .norms import factor_matrices, frobenius_norms
 
@@ -97,9 +98,7 @@ def convergence_quantities(fit: xr.DataTree, *, pairs: Ratings | None = None, n_
     if log_likelihood is None:
         log_likelihood = _stored_log_likelihood(fit)
     if log_likelihood is None and with_model:
-        from bayesrec.inference.fitdata import model_from_fit
-
-        model = model if model is not None else model_from_fit(fit)
+        model = FitRecord(fit).model(model)
         log_likelihood = log_likelihood_draws(fit, model=model)
     if log_likelihood is not None:
         out["log_likelihood"] = log_likelihood
@@ -114,16 +113,10 @@ def convergence_quantities(fit: xr.DataTree, *, pairs: Ratings | None = None, n_
 
 
 def _sampled_predictions(fit, pairs, n_pairs, seed, model) -> xr.DataArray:
-    from bayesrec.inference.fitdata import fit_universe, model_from_fit
-
-    model = model if model is not None else model_from_fit(fit)
-    if pairs is not None:
-        users, items = pairs.user_ids, pairs.item_ids
-    else:
-        const = fit["constant_data"].to_dataset()
-        uindex, iindex, _ = fit_universe(fit)
-        users = uindex.to_numpy()[const["user_idx"].values.astype(int)]
-        items = iindex.to_numpy()[const["item_idx"].values.astype(int)]
+    record = FitRecord(fit)
+    model = record.model(model)
+    pairs = pairs if pairs is not None else record.ratings
+    users, items = pairs.user_ids, pairs.item_ids
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(users), size=min(n_pairs, len(users)), replace=False))
     return evaluate_draws(fit, np.asarray(users)[take], np.asarray(items)[take],

@@ -14,6 +14,7 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
+from bayesrec.inference.record import FitRecord
 
 from .convergence import ConvergenceReport, convergence_summary
 from .norms import factor_matrices, frobenius_norms
@@ -69,9 +70,7 @@ def compute_diagnostics(fit: xr.DataTree, train: Ratings | None = None,
     ``rmse_trace`` and ``convergence`` (a :class:`ConvergenceReport`); pass it to
     :func:`add_diagnostics` as ``add_diagnostics(fit, **result)``.
     """
-    from bayesrec.inference.predict import model_from_fit
-
-    model = model if model is not None else model_from_fit(fit)
+    model = FitRecord(fit).model(model)
     out = {}
     norms = frobenius_norms(fit) if factor_matrices(fit) else None
     if norms is not None:

@@ -11,21 +11,12 @@ import numpy as np
 import xarray as xr
 
 from bayesrec.errors import InputError
+from bayesrec.inference.record import posterior_of
 
 __all__ = ["frobenius_norms", "factor_matrices"]
 
 _SAMPLE_DIMS = ("chain", "draw")
 _ENTITY_DIMS = ("user", "item")
-
-
-def _posterior(fit) -> xr.Dataset:
-    if isinstance(fit, xr.DataTree):
-        if "posterior" not in fit.children:
-            raise InputError("the fit has no posterior group")
-        return fit["posterior"].to_dataset()
-    if isinstance(fit, xr.Dataset):
-        return fit
-    raise InputError(f"expected a fit (DataTree) or a posterior Dataset, got {type(fit).__name__}")
 
 
 def factor_matrices(fit) -> list[str]:
@@ -35,7 +26,7 @@ def factor_matrices(fit) -> list[str]:
     example ``user_factors (chain, draw, user, factor)``; BPMF's standardised
     ``user_factors_std`` counts too, listed after the factors).
     """
-    post = _posterior(fit)
+    post = posterior_of(fit)
     names = [name for name, var in post.data_vars.items()
              if "factor" in var.dims and any(d in var.dims for d in _ENTITY_DIMS)]
     return sorted(names, key=lambda n: n.endswith("_std"))  # the factors, then standardised
@@ -55,7 +46,7 @@ def frobenius_norms(fit) -> xr.Dataset:
         One variable per factor matrix, named like it, dims ``(chain, draw)``:
         ``sqrt(sum of squares over every other dim)``.
     """
-    post = _posterior(fit)
+    post = posterior_of(fit)
     names = factor_matrices(post)
     if not names:
         raise InputError(

@@ -1,6 +1,6 @@
 """Plots of an MMSBM fit's rating patterns (matplotlib, without pyplot).
 
-Takes the Dataset of :func:`bayesrec.models.mmsbm_tools.rating_patterns` and
+Takes the Dataset of :func:`bayesrec.diagnostics.mmsbm.rating_patterns` and
 returns a :class:`matplotlib.figure.Figure`; no global state is touched.
 """
 
@@ -23,7 +23,7 @@ def plot_mmsbm_rating_patterns(patterns: xr.Dataset, *, order: bool = True,
     Parameters
     ----------
     patterns : Dataset
-        From :func:`~bayesrec.models.mmsbm_tools.rating_patterns`: ``expected_rating``
+        From :func:`~bayesrec.diagnostics.mmsbm.rating_patterns`: ``expected_rating``
         (user_group, item_group), ``p`` (with ``rating_level``), ``user_group_size``,
         ``item_group_size``.
     order : bool

@@ -52,6 +52,8 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from bayesrec.errors import InputError
+from bayesrec.inference.progress import quiet_pymc
+from bayesrec.inference.record import FitRecord, check_fit, thin_index
 
 __all__ = ["PARETO_K_THRESHOLD", "compare_fits", "log_likelihood"]
 
@@ -69,23 +71,11 @@ _MAP_MESSAGE = "LOO/WAIC need posterior draws; a MAP fit has one"
 # ---------------------------------------------------------------------------------------------
 def _check_fit(fit, name: str | None = None) -> None:
     label = f"fit {name!r}" if name is not None else "the fit"
-    if not isinstance(fit, xr.DataTree) or "posterior" not in fit.children:
-        raise InputError(f"{label}: expected a fit (an xarray.DataTree with a posterior group "
-                         f"from bayesrec.fit), got {type(fit).__name__}")
+    check_fit(fit, name)
     for group in ("observed_data", "constant_data"):
         if group not in fit.children:
             raise InputError(f"{label} has no {group} group: the training data are needed for "
                              "the pointwise log-likelihood (make the fit with bayesrec.fit)")
-
-
-def _thin_index(n_chain: int, n_draw: int, max_draws: int | None) -> np.ndarray | None:
-    """Draw positions keeping at most ``max_draws`` draws (as predictions thin), or None."""
-    from bayesrec.inference.fitdata import thin_index
-
-    if max_draws is not None and (isinstance(max_draws, bool)
-                                  or not isinstance(max_draws, (int, np.integer)) or max_draws < 1):
-        raise InputError(f"max_draws must be a positive integer or None, got {max_draws!r}")
-    return thin_index(n_chain, n_draw, None if max_draws is None else int(max_draws))
 
 
 def log_likelihood(fit: xr.DataTree, *, model: pm.Model | None = None,
@@ -123,20 +113,17 @@ def log_likelihood(fit: xr.DataTree, *, model: pm.Model | None = None,
     Computed with :func:`pymc.compute_log_likelihood` on the posterior draws
     (constrained values; PyMC drops the value transforms itself).
     """
-    from bayesrec.inference.fit import _quiet_pymc
-    from bayesrec.inference.predict import model_from_fit
-
     _check_fit(fit)
-    model = model if model is not None else model_from_fit(fit)
+    model = FitRecord(fit).model(model)
     posterior = fit["posterior"]
-    idx = _thin_index(posterior.sizes["chain"], posterior.sizes["draw"], max_draws)
+    idx = thin_index(posterior.sizes["chain"], posterior.sizes["draw"], max_draws)
     out = fit.copy(deep=False)
     if idx is not None:
         for group in list(out.children):
             ds = out[group].to_dataset()
             if "draw" in ds.dims and "chain" in ds.dims:
                 out[group] = xr.DataTree(ds.isel(draw=idx))
-    with _quiet_pymc(False):
+    with quiet_pymc():
         ll = pm.compute_log_likelihood(out, model=model, extend_inferencedata=False,
                                        progressbar=False)
     ds = ll["log_likelihood"].to_dataset() if isinstance(ll, xr.DataTree) else ll
@@ -150,18 +137,12 @@ def log_likelihood(fit: xr.DataTree, *, model: pm.Model | None = None,
 # ---------------------------------------------------------------------------------------------
 def _training_data(fit: xr.DataTree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(user ids, item ids, observed values) of a fit's training ratings, in order."""
-    const = fit["constant_data"].to_dataset()
     observed = fit["observed_data"].to_dataset()
     if len(observed.data_vars) != 1:
         raise InputError(f"expected one observed variable, found {list(observed.data_vars)}")
     values = next(iter(observed.data_vars.values())).values
-    users, items = const["user_idx"].values, const["item_idx"].values
-    if "bayesrec" in fit.children:  # compare raw ids: codes of other universes differ
-        ident = fit["bayesrec"].to_dataset()
-        if "user" in ident.coords and "item" in ident.coords:
-            users = ident["user"].values[users]
-            items = ident["item"].values[items]
-    return np.asarray(users), np.asarray(items), np.asarray(values)
+    train = FitRecord(fit).ratings  # compare raw ids: codes of other universes differ
+    return np.asarray(train.user_ids), np.asarray(train.item_ids), np.asarray(values)
 
 
 def _same_training_data(fits: Mapping[str, xr.DataTree]) -> None:

@@ -23,7 +23,11 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
+from bayesrec.inference.io import storable
+from bayesrec.inference.predict import predict
+from bayesrec.inference.record import FitRecord
 from bayesrec.metrics import rmse, score
+from bayesrec.models.registry import get_spec
 
 from .calibration import calibration_table
 from .convergence import convergence_summary
@@ -47,11 +51,9 @@ REPORT_BASELINES = ("global_mean", "mean_of_means", "biases")
 def baseline_comparison(train: Ratings, test: Ratings,
                         baselines=REPORT_BASELINES) -> pd.DataFrame:
     """Train and test RMSE of cheap registered baselines fitted on ``train``."""
-    from bayesrec.models.registry import make_recommender
-
     rows = []
     for name in baselines:
-        rec = make_recommender(name).fit(train)
+        rec = get_spec(name).build().fit(train)
         rows.append({"label": f"{name} (baseline)",
                      "test_rmse": rmse(test.rating, rec.predict_ratings(test)["mean"]),
                      "train_rmse": rmse(train.rating, rec.predict_ratings(train)["mean"])})
@@ -158,18 +160,16 @@ def write_report(fit: xr.DataTree, out_dir, *, train: Ratings | None = None,
     progress : callable, optional
         Called with a line of text as each step finishes.
     """
-    from bayesrec.inference.io import _storable
-    from bayesrec.inference.predict import model_from_fit, predict, ratings_from_fit
-
     say = progress or (lambda _m: None)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the report folder {out}: {exc.strerror}") from None
-    model = model if model is not None else model_from_fit(fit)
-    train = train if train is not None else ratings_from_fit(fit)
-    name = f"{fit.attrs.get('bayesrec_model')} / {fit.attrs.get('method')}"
+    record = FitRecord(fit)
+    model = record.model(model)
+    train = train if train is not None else record.ratings
+    name = f"{record.model_name} / {record.method}"
     files: list[str] = []
     diagnostics: dict[str, xr.Dataset] = {}
     md = [f"# {title or 'Diagnostics report: ' + name}", "", *_fit_lines(fit, train, test), ""]
@@ -227,7 +227,7 @@ def write_report(fit: xr.DataTree, out_dir, *, train: Ratings | None = None,
         md += [f"## Rating patterns: {var}", "", f"![{var}](rating_patterns_{var}.png)", ""]
 
     tree = xr.DataTree.from_dict({k: v for k, v in diagnostics.items()})
-    _storable(tree).to_netcdf(out / "diagnostics.nc", engine="h5netcdf")
+    storable(tree).to_netcdf(out / "diagnostics.nc", engine="h5netcdf")
     files.append("diagnostics.nc")
     md += ["## Files", "", ", ".join(f"`{f}`" for f in files), ""]
     md[head:head] = _summary(conv, trace, scores, rows)

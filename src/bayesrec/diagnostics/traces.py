@@ -12,7 +12,7 @@ For every posterior draw ``t`` (in draw order) and chain ``c``:
 ``clip`` is the rating scale's, as for point metrics (so the last pooled value
 is the RMSE of :func:`bayesrec.inference.predict`'s ``mean``).  The expected
 ratings come from the model (its ``mu``), evaluated for blocks of draws at once
-by :mod:`bayesrec.inference.evaluate_draws`, so this works for every
+by :mod:`bayesrec.inference.draws`, so this works for every
 registered model and every method: a MAP fit has one draw per restart (chain),
 an ADVI fit one chain.
 """
@@ -25,7 +25,8 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
-from bayesrec.inference.evaluate_draws import MAX_ELEMENTS, draw_evaluator, iter_draw_blocks
+from bayesrec.inference.draws import MAX_ELEMENTS, draw_evaluator, iter_draw_blocks
+from bayesrec.inference.record import FitRecord, swapped_pairs
 
 __all__ = ["rmse_trace", "rmse_trace_from_draws", "RunningRMSE"]
 
@@ -109,15 +110,13 @@ def rmse_trace_from_draws(mu: xr.DataArray, rating, *, low: float | None = None,
                     mu["draw"].values if "draw" in mu.coords else np.arange(mu.sizes["draw"]))
 
 
-def _pair_codes(fit, ratings: Ratings, what: str) -> tuple[np.ndarray, np.ndarray]:
-    from bayesrec.inference.fitdata import fit_universe, id_codes
-
+def _pair_codes(record: FitRecord, ratings: Ratings, what: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(ratings, Ratings):
         raise InputError(f"{what} must be a bayesrec.Ratings, got {type(ratings).__name__}")
     if len(ratings) == 0:
         raise InputError(f"the {what} set is empty")
-    users, items, _ = fit_universe(fit)
-    return id_codes(users, ratings.user_ids, "user"), id_codes(items, ratings.item_ids, "item")
+    train = record.ratings
+    return train.user_codes_of(ratings.user_ids), train.item_codes_of(ratings.item_ids)
 
 
 def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | None = None, *,
@@ -148,18 +147,10 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
         ``pooled_running_rmse (split, draw)``, with ``split`` = ``"train"``,
         ``"test"``; attrs ``n_<split>`` (number of ratings), ``method``, ``model``.
     """
-    from bayesrec.inference.fitdata import (
-        check_fit,
-        fit_universe,
-        model_from_fit,
-        ratings_from_fit,
-        swapped_pairs,
-    )
-
-    check_fit(fit)
-    model = model if model is not None else model_from_fit(fit)
-    _, _, scale = fit_universe(fit)
-    train = train if train is not None else ratings_from_fit(fit)
+    record = FitRecord(fit)
+    model = record.model(model)
+    scale = record.scale
+    train = train if train is not None else record.ratings
     posterior = fit["posterior"].to_dataset()
     if max_draws is not None:
         posterior = posterior.isel(draw=slice(0, int(max_draws)))
@@ -168,7 +159,7 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
     for split, ratings in (("train", train), ("test", test)):
         if ratings is None:
             continue
-        ucodes, icodes = _pair_codes(fit, ratings, split)
+        ucodes, icodes = _pair_codes(record, ratings, split)
         acc = RunningRMSE(ratings.rating, scale.low, scale.high)
         with swapped_pairs(model, ucodes, icodes):
             for _, out in iter_draw_blocks(posterior, evaluator, n_pairs=len(ucodes),
@@ -178,6 +169,5 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
     ds = _dataset(results, posterior["chain"].values, posterior["draw"].values)
     ds.attrs.update({f"n_{s}": len(r) for s, r in (("train", train), ("test", test))
                      if r is not None})
-    ds.attrs.update({"method": fit.attrs.get("method", ""),
-                     "model": fit.attrs.get("bayesrec_model", "")})
+    ds.attrs.update({"method": record.method or "", "model": record.model_name})
     return ds

@@ -1,17 +1,18 @@
-"""What every ADVI flavour shares: the stopping rule, and the draws from the approximation.
+"""ADVI: mean-field (``advi``) and full-rank (``fullrank_advi``) variational fits.
 
-:func:`monitored_fit` runs :func:`pymc.fit` (mean-field or full-rank ADVI, on a
-model or on its minibatch rewrite, :mod:`bayesrec.inference.minibatch`) with
-Adam under a :class:`PlateauMonitor`: the learning rate is halved on plateaus of
-the mean loss and the fit stops after the last halving.  :func:`approximation_tree`
-turns the fitted approximation into a fit's ``posterior`` (plus the data groups),
-holding one copy of the draws.
+What every ADVI flavour shares (these two and minibatch ADVI,
+:mod:`bayesrec.inference.minibatch`) lives here too: :func:`monitored_fit` runs
+:func:`pymc.fit` with Adam under a :class:`PlateauMonitor` (the learning rate is
+halved on plateaus of the mean loss and the fit stops after the last halving);
+:func:`finish` refuses a diverged fit and turns the approximation into a fit's
+``posterior`` (:func:`approximation_posterior`, one copy of the draws).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pymc as pm
@@ -19,7 +20,70 @@ import pytensor
 import xarray as xr
 from pymc.util import _get_seeds_per_chain
 
-__all__ = ["PlateauMonitor", "monitored_fit", "approximation_tree"]
+from bayesrec.errors import FitError
+from bayesrec.inference import map as map_method
+from bayesrec.inference.options import (
+    DecayFactor,
+    MethodOptions,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
+from bayesrec.inference.start import child_seeds, initial_values, stored_var_names, var_dims
+
+__all__ = [
+    "FullRankOptions",
+    "Options",
+    "PlateauMonitor",
+    "VariationalOptions",
+    "approximation_posterior",
+    "finish",
+    "monitored_fit",
+    "run",
+    "run_fullrank",
+    "start_point",
+]
+
+
+class VariationalOptions(MethodOptions):
+    """What every ADVI flavour takes: ``n`` (iterations at most), ``draws`` (1000, from the
+    fitted approximation), ``learning_rate`` (Adam), ``lr_decay`` (0.5), ``max_decays`` (3),
+    ``tol`` (1e-3), ``max_seconds`` (None), ``init`` ("prior", "zero" or "map"),
+    ``start_sigma`` (0.1, every sd of the starting approximation).
+
+    Every window of iterations the mean loss of the last window is compared with the
+    window before; when it improved by less than ``tol`` (relative) the learning rate is
+    multiplied by ``lr_decay``, and the plateau after ``max_decays`` decays stops the fit;
+    ``max_seconds`` caps the wall time.  A window whose mean loss is more than 5 % worse
+    than the best window's means the optimiser diverged: :class:`~bayesrec.errors.FitError`.
+    """
+
+    n: PositiveInt = 30000
+    draws: PositiveInt = 1000
+    learning_rate: PositiveFloat = 0.01
+    lr_decay: DecayFactor = 0.5
+    max_decays: NonNegativeInt = 3
+    tol: PositiveFloat = 1e-3
+    max_seconds: PositiveFloat | None = None
+    init: Literal["prior", "zero", "map"] = "prior"
+    start_sigma: PositiveFloat = 0.1
+
+
+class Options(VariationalOptions):
+    """Mean-field ADVI: the shared options (``n`` 30000, ``learning_rate`` 0.01) and the
+    ``window`` (200) over which plateaus of the loss are judged."""
+
+    window: PositiveInt = 200
+
+
+class FullRankOptions(Options):
+    """Full-rank ADVI: the options of mean-field ADVI, a learning rate of 0.001, and the
+    mean-field fit it starts from (``mean_field_learning_rate``, 0.01); ``n_mc`` (10) Monte
+    Carlo draws per gradient (:func:`monitored_fit` says why)."""
+
+    learning_rate: PositiveFloat = 0.001
+    mean_field_learning_rate: PositiveFloat = 0.01
+    n_mc: PositiveInt = 10
 
 
 @dataclass
@@ -196,24 +260,21 @@ def _draw_in_chunks(approx, draws: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def approximation_tree(approx, model: pm.Model, var_names: list[str], draws: int,
-                       seed: int) -> xr.DataTree:
-    """``draws`` from a fitted approximation as a DataTree over ``model``'s variables.
+def approximation_posterior(approx, model: pm.Model, var_names: list[str], draws: int,
+                            seed: int) -> xr.Dataset:
+    """``draws`` from a fitted approximation as a posterior Dataset over ``model``'s variables.
 
     The same draws as ``approx.sample(draws, random_seed=seed)``, but the
     variables are computed on ``model`` (which may differ from the one fitted, for
     example the full-data model behind a minibatch fit) and only ``var_names``
     are kept, so no data-sized deterministic is evaluated for every draw.  Memory
     is about one copy of the draws (drawn in chunks of at most ``CHUNK_VALUES``
-    values: PyMC's sampler holds the noise and its result for every draw at once): untransformed free variables are the approximation's
-    draws themselves (no copy), and only transformed variables and deterministics
-    are computed, draw by draw, into their own arrays.  (PyMC's trace backends
-    hold three copies, which for 80,000 users and items x 10 factors x 100 draws
-    is 2 GB more.)  Groups: ``posterior`` (one chain), ``observed_data``,
-    ``constant_data``.
+    values: PyMC's sampler holds the noise and its result for every draw at once):
+    untransformed free variables are the approximation's draws themselves (no copy),
+    and only transformed variables and deterministics are computed, draw by draw,
+    into their own arrays.  (PyMC's trace backends hold three copies, which for
+    80,000 users and items x 10 factors x 100 draws is 2 GB more.)  One chain.
     """
-    from bayesrec.inference.em import _dims, data_datasets
-
     samples = _draw_in_chunks(approx, draws, seed)
     values = [v.name for v in model.value_vars]
     missing = sorted(set(values) - set(samples))
@@ -238,8 +299,50 @@ def approximation_tree(approx, model: pm.Model, var_names: list[str], draws: int
     posterior = {}
     for var in outputs:  # model order
         value = arrays[var.name]
-        posterior[var.name] = (("chain", "draw", *_dims(model, var.name, value.shape[2:], coords)),
-                               value)
-    observed, constant = data_datasets(model)
-    return xr.DataTree.from_dict({"posterior": xr.Dataset(posterior, coords=coords),
-                                  "observed_data": observed, "constant_data": constant})
+        posterior[var.name] = (("chain", "draw", *var_dims(model, var.name, value.shape[2:],
+                                                          coords)), value)
+    return xr.Dataset(posterior, coords=coords)
+
+
+def start_point(model: pm.Model, opts: dict, seed: int, progressbar: bool) -> dict | None:
+    """Starting means of (any) ADVI: a MAP fit, a prior draw or the model's initial point."""
+    if opts["init"] != "map":
+        return initial_values(model, opts["init"], seed)
+    map_fit = map_method.run(model, map_method.Options().model_dump(), seed, progressbar)
+    post = map_fit["posterior"]
+    return {rv.name: post[rv.name].values[0, 0] for rv in model.free_RVs}
+
+
+def finish(approx, report: xr.Dataset, model: pm.Model, method: str, opts: dict,
+           seed: int) -> dict:
+    """The ``posterior`` and ``advi`` groups of a variational fit; a diverged fit raises
+    :class:`~bayesrec.errors.FitError` (its approximation is not a posterior)."""
+    if report.attrs["stop_reason"] == "diverged":
+        # full rank returns its mean-field start's report when that phase diverged
+        start_phase = method == "fullrank_advi" and report.attrs["method"] == "advi"
+        rate_key = "mean_field_learning_rate" if start_phase else "learning_rate"
+        raise FitError(
+            f"{method}{' (its mean-field start)' if start_phase else ''} diverged after "
+            f"{report.attrs['n_iterations']} iterations: the mean loss of the last "
+            f"{report.attrs['convergence_window']} rose to {report.attrs['last_window_loss']:.6g}"
+            f" from a best of {report.attrs['best_window_loss']:.6g}, so the approximation is "
+            f"not a posterior.  Try a smaller {rate_key} (now {opts[rate_key]:g}), "
+            f"method='advi', or method='nuts'.")
+    posterior = approximation_posterior(approx, model, stored_var_names(model), opts["draws"],
+                                        seed)
+    return {"posterior": posterior, "advi": report}
+
+
+def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool, *,
+        method: str = "advi") -> dict:
+    """Mean-field or full-rank ADVI: the ``posterior`` and the ``advi`` report."""
+    seed_init, seed_fit, seed_draw = child_seeds(random_seed, 3)
+    start = start_point(model, opts, seed_init, progressbar)
+    approx, report = monitored_fit(model, method, opts, seed_fit, start, progressbar,
+                                   window=opts["window"])
+    return finish(approx, report, model, method, opts, seed_draw)
+
+
+def run_fullrank(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dict:
+    """Full-rank ADVI (see :class:`FullRankOptions`)."""
+    return run(model, opts, random_seed, progressbar, method="fullrank_advi")

@@ -19,10 +19,12 @@ posterior ``model.logp(jacobian=False)`` -- the objective of
 no line search, no transform of the simplexes and, with a model-specific kernel,
 costs one pass over the data per iteration.
 
-A factory opts in with :func:`set_em_step`, giving a function that returns the
-training log-likelihood and the expected counts at a point (typically a fast
-kernel); :func:`gradient_em_step` builds one for any Dirichlet mixture from the
-model's own log-likelihood graph (slower, but it checks a kernel).
+A registered model opts in by declaring an :class:`~bayesrec.models.hooks.EMStep`
+in its spec (``register(..., em_step=...)``): a function that returns the training
+log-likelihood and the expected counts at a point (typically a fast kernel).  A
+model of your own can declare one with :func:`set_em_step`;
+:func:`gradient_em_step` builds one for any Dirichlet mixture from the model's own
+log-likelihood graph (slower, but it checks a kernel).
 :func:`bayesrec.inference.fit` then uses EM for ``method="map"`` when
 ``optimizer="em"``, or ``"auto"`` and the model has an EM step.  The EM loop
 knows nothing about any particular model.
@@ -36,19 +38,19 @@ on the boundary of the simplex (an infinite density), so EM refuses them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import pytensor
 import xarray as xr
-from pymc.backends.arviz import find_constants, find_observations
 from pymc.pytensorf import inputvars
 from scipy.special import gammaln, xlogy
 
 from bayesrec.errors import InputError
+from bayesrec.inference.start import var_dims
+from bayesrec.models.hooks import EMStep, ExpectedCounts
+from bayesrec.models.registry import spec_of
 
 __all__ = [
     "EMStep",
@@ -61,28 +63,16 @@ __all__ = [
     "run_em",
     "em_restarts",
     "point_dataset",
-    "data_datasets",
 ]
-
-#: ``expected_counts(model, point) -> (log_likelihood, {free variable name: counts})``,
-#: ``point`` mapping each free variable's name to its (constrained) value.
-ExpectedCounts = Callable[[pm.Model, dict], tuple[float, dict]]
 
 _ATTR = "bayesrec_em_step"
 
 
-@dataclass(frozen=True)
-class EMStep:
-    """How to compute a model's expected counts (the E-step), attached to the model."""
-
-    expected_counts: ExpectedCounts
-    description: str = ""
-    thread_safe: bool = False
-
-
 def set_em_step(model: pm.Model, expected_counts: ExpectedCounts, description: str = "", *,
                 thread_safe: bool = False) -> None:
-    """Declare ``model`` a Dirichlet mixture whose MAP may be found by EM.
+    """Declare a model of your own a Dirichlet mixture whose MAP may be found by EM.
+
+    (A registered model declares its step in its spec instead.)
 
     ``expected_counts(model, point)`` must return the training log-likelihood at
     ``point`` and, for every free variable, an array of its shape holding
@@ -101,8 +91,12 @@ def set_em_step(model: pm.Model, expected_counts: ExpectedCounts, description: s
 
 
 def em_step_of(model: pm.Model) -> EMStep | None:
-    """The EM step a factory declared with :func:`set_em_step`, else None."""
-    return getattr(model, _ATTR, None)
+    """The EM step of a model: declared with :func:`set_em_step`, else by its spec, else None."""
+    declared = getattr(model, _ATTR, None)
+    if declared is not None:
+        return declared
+    spec = spec_of(model)
+    return spec.em_step if spec is not None else None
 
 
 def _is_dirichlet(rv) -> bool:
@@ -258,41 +252,18 @@ def point_dataset(model: pm.Model, points: list[dict]) -> xr.Dataset:
     data, coords = {}, {"chain": np.arange(len(points)), "draw": [0]}
     for rv in model.free_RVs:
         stacked = np.stack([np.asarray(p[rv.name]) for p in points])[:, None]
-        var_dims = _dims(model, rv.name, stacked.shape[2:], coords)
-        data[rv.name] = (("chain", "draw", *var_dims), stacked)
+        dims = var_dims(model, rv.name, stacked.shape[2:], coords)
+        data[rv.name] = (("chain", "draw", *dims), stacked)
     return xr.Dataset(data, coords=coords)
-
-
-def _dims(model: pm.Model, name: str, shape: tuple, coords: dict) -> tuple[str, ...]:
-    named = model.named_vars_to_dims.get(name) or ()
-    dims = []
-    for axis, size in enumerate(shape):
-        dim = named[axis] if axis < len(named) and named[axis] else f"{name}_dim_{axis}"
-        values = model.coords.get(dim)
-        coords.setdefault(dim, np.asarray(values) if values is not None else np.arange(size))
-        dims.append(dim)
-    return tuple(dims)
-
-
-def data_datasets(model: pm.Model) -> tuple[xr.Dataset, xr.Dataset]:
-    """``observed_data`` and ``constant_data`` of a model, with its dims and coords."""
-    out = []
-    for found in (find_observations(model), find_constants(model)):
-        data, coords = {}, {}
-        for name, value in found.items():
-            value = np.asarray(value)
-            data[name] = (_dims(model, name, value.shape, coords), value)
-        out.append(xr.Dataset(data, coords=coords))
-    return out[0], out[1]
 
 
 def em_restarts(model: pm.Model, opts: dict, seeds: list[int]):
     """Run EM once per seed from a prior draw: the EM branch of MAP in :func:`~bayesrec.fit`.
 
     Restarts run in parallel threads when the model's EM step is thread-safe.
-    Returns the posterior (one ``chain`` per restart, one draw), the per-restart
+    Returns the posterior (one ``chain`` per restart, one draw) and the per-restart
     reports (``seed``, ``fun``, ``nit``, ``nfev``, ``success``, ``message`` and the
-    training ``log_likelihood``), and the ``observed_data`` and ``constant_data``.
+    training ``log_likelihood``).
     """
     if opts["init"] != "prior":
         raise InputError(
@@ -320,5 +291,4 @@ def em_restarts(model: pm.Model, opts: dict, seeds: list[int]):
     if extra:
         posterior = pm.compute_deterministics(posterior, var_names=extra, model=model,
                                               merge_dataset=True, progressbar=False)
-    observed, constant = data_datasets(model)
-    return posterior, reports, observed, constant
+    return posterior, reports

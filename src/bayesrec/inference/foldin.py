@@ -1,4 +1,4 @@
-r"""Fold new users' ratings into a PMF or BPMF fit without refitting.
+r"""Fold new users' ratings into a factor-model fit (PMF, BPMF) without refitting.
 
 A user's variables in PMF and BPMF, :math:`\theta_u = (U_u, b_u)`, enter the model
 only through their own prior and their own ratings.  Given everything else
@@ -47,21 +47,19 @@ count everywhere.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from bayesrec.data.ratings import Ratings
-from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError, UnknownIdError
-from bayesrec.inference.fit import identity_hash
-from bayesrec.inference.fitdata import check_fit, fit_universe
 from bayesrec.inference.gibbs.kernels import draw_rows
-from bayesrec.inference.gibbs.layout import SUPPORTED, FactorLayout, layout_of
+from bayesrec.inference.gibbs.layout import FactorLayout, factor_structure_of, layout_of
 from bayesrec.inference.gibbs.steps import conditional_inputs
+from bayesrec.inference.record import GROUP, FitRecord, encode_ids, rehash
 from bayesrec.models.registry import build_model
+from bayesrec.provenance import now
 
 __all__ = ["fold_in"]
 
@@ -110,13 +108,13 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
         (:class:`~bayesrec.errors.UnknownIdError`), user ids it already knows, or
         ratings off its scale.
     """
-    check_fit(fit)
-    name, config = _check_model(fit)
-    users, items, scale = fit_universe(fit)
-    new = _new_ratings(ratings_of_new_users, users, items, scale)
+    record = FitRecord(fit)
+    factor_structure_of(record.model_name, record.config, "fold-in")
+    users = record.users
+    new = _new_ratings(ratings_of_new_users, record.ratings)
     seed = _check_seed(random_seed)
-    point_fit = fit.attrs.get("method") == "map"
-    layout = layout_of(build_model(name, new, **config))
+    point_fit = record.method == "map"
+    layout = layout_of(build_model(record.model_name, new, **record.config), what="fold-in")
     posterior = fit["posterior"].to_dataset()
     new_values = _draw_new_users(layout, posterior, np.random.default_rng(seed),
                                  mean_only=point_fit)
@@ -129,26 +127,7 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
 # ---------------------------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------------------------
-def _check_model(fit: xr.DataTree) -> tuple[str, dict]:
-    name = fit.attrs.get("bayesrec_model", "custom")
-    if name not in SUPPORTED:
-        raise InputError(
-            f"fold-in is supported for {' and '.join(SUPPORTED)} fits only, not {name!r} (it "
-            "needs the exact Gaussian conditional of a user's factors); for new users of "
-            "other models, predict(fit, ..., unknown='population') draws them from the "
-            "population distribution"
-        )
-    config = json.loads(fit.attrs["bayesrec_config"])
-    if config.get("link", "identity") != "identity":
-        raise InputError(
-            f"fold-in needs link='identity' (with the logistic link a user's conditional is "
-            f"not Gaussian); this {name} fit has link={config['link']!r}: use "
-            "predict(fit, ..., unknown='population') or refit with the new users"
-        )
-    return name, config
-
-
-def _new_ratings(ratings, users: pd.Index, items: pd.Index, scale: RatingScale) -> Ratings:
+def _new_ratings(ratings, train: Ratings) -> Ratings:
     """The new ratings re-coded: users 0..n_new-1 (those that rate), the fit's item codes."""
     if not isinstance(ratings, Ratings):
         raise InputError(f"fold_in needs the new users' ratings as a bayesrec.Ratings, got "
@@ -156,16 +135,16 @@ def _new_ratings(ratings, users: pd.Index, items: pd.Index, scale: RatingScale) 
     if ratings.n_ratings == 0:
         raise InputError("no ratings to fold in")
     rated_items = ratings.items[np.unique(ratings.item)]
-    unknown = rated_items[items.get_indexer(rated_items) < 0]
+    unknown = rated_items[train.item_codes_of(rated_items, unknown="mask") < 0]
     if len(unknown):
         raise UnknownIdError(
             f"unknown item id(s) {unknown[:5].tolist()}"
             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-            + f": fold-in needs ratings of the {len(items)} items the fit knows; drop "
+            + f": fold-in needs ratings of the {train.n_items} items the fit knows; drop "
             "those ratings, or refit with them"
         )
     raters = ratings.users[np.unique(ratings.user)]
-    known = raters[users.get_indexer(raters) >= 0]
+    known = raters[train.user_codes_of(raters, unknown="mask") >= 0]
     if len(known):
         raise InputError(
             f"user id(s) {known[:5].tolist()}"
@@ -173,15 +152,13 @@ def _new_ratings(ratings, users: pd.Index, items: pd.Index, scale: RatingScale) 
             + " are already in the fit: fold-in adds new users only (refit to use new "
             "ratings of known users)"
         )
+    scale = train.scale
     off = ~scale.contains(ratings.rating)
     if off.any():
         raise InputError(f"{int(off.sum())} rating(s) are off the fit's scale {scale}: for "
                          f"example {ratings.rating[off][:5].tolist()}")
-    user_codes = pd.Index(raters).get_indexer(ratings.user_ids)
-    return Ratings(user=user_codes.astype(np.int64),
-                   item=items.get_indexer(ratings.item_ids).astype(np.int64),
-                   rating=np.asarray(ratings.rating, dtype=float), users=pd.Index(raters),
-                   items=items, scale=scale)
+    return Ratings.from_arrays(ratings.user_ids, ratings.item_ids, ratings.rating, scale=scale,
+                               user_ids=raters, item_ids=train.items)
 
 
 def _check_seed(random_seed) -> int:
@@ -249,17 +226,20 @@ def _extended_fit(fit: xr.DataTree, posterior: xr.Dataset, users: pd.Index, new:
     groups["observed_data"] = _append_obs(groups["observed_data"], {"rating": new.rating})
     groups["constant_data"] = _append_obs(groups["constant_data"],
                                           {"user_idx": new.user + n_known, "item_idx": new.item})
-    ident = groups["bayesrec"]
-    ident = xr.Dataset(coords={"user": all_users, "item": ident["item"].values},
-                       attrs=dict(ident.attrs))
-    ident.attrs["hash"] = identity_hash(ident)
-    groups["bayesrec"] = ident
+    ident = groups[GROUP]
+    values, kinds = encode_ids(pd.Index(all_users))
+    extended = xr.Dataset(coords={"user": values, "item": ident["item"].values},
+                          attrs=dict(ident.attrs))
+    if kinds is not None:
+        extended["user_kind"] = ("user", kinds)
+    if "item_kind" in ident:
+        extended["item_kind"] = ("item", ident["item_kind"].values)
+    groups[GROUP] = extended
     out = xr.DataTree.from_dict(groups)
     history = json.loads(fit.attrs.get("fold_in", "[]"))
-    out.attrs = {**fit.attrs, "bayesrec_hash": ident.attrs["hash"],
-                 "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+    out.attrs = {**fit.attrs, "created_at": now(),
                  "fold_in": json.dumps([*history, record], default=str)}
-    return out
+    return rehash(out)
 
 
 def _extend_posterior(posterior: xr.Dataset, new_values: dict[str, np.ndarray],

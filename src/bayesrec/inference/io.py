@@ -1,9 +1,10 @@
 """Save and load fits (netCDF or zarr; never pickle).
 
 A saved fit holds the posterior, the training data, the id universe, the rating
-scale, the model name and config, and a hash binding the last four together.
-:func:`load_fit` checks that hash, so a file whose model description was edited
-(or corrupted) is refused rather than silently predicting with the wrong model.
+scale, the model name and config, and hashes of all of them (see
+:mod:`bayesrec.inference.record`).  :func:`load_fit` recomputes the hashes, so a file
+whose model description, training data or draws were edited (or corrupted) is
+refused rather than silently predicting with the wrong model.
 Writes go to a temporary file that replaces the target only once complete, so an
 interrupted save never leaves a half-written file in place of a good one.
 """
@@ -19,9 +20,9 @@ import numpy as np
 import xarray as xr
 
 from bayesrec.errors import InputError
-from bayesrec.inference.fit import identity_hash
+from bayesrec.inference.record import GROUP, FitRecord, content_hash
 
-__all__ = ["save_fit", "load_fit"]
+__all__ = ["save_fit", "load_fit", "storable"]
 
 
 def _format(path: Path, format: str | None) -> str:
@@ -32,7 +33,7 @@ def _format(path: Path, format: str | None) -> str:
     return format
 
 
-def _storable(fit: xr.DataTree) -> xr.DataTree:
+def storable(fit: xr.DataTree) -> xr.DataTree:
     """Object-dtype coordinates (mixed ids) are stored as strings, boolean attrs as 0/1.
 
     (netCDF has no boolean attributes: ``advi.attrs["converged"]`` would not save.)
@@ -66,7 +67,7 @@ def save_fit(fit: xr.DataTree, path: str | os.PathLike, *, format: str | None = 
     if not path.parent.exists():
         raise InputError(f"cannot save to {path}: the folder {path.parent} does not exist")
     fmt = _format(path, format)
-    tree = _storable(fit)
+    tree = storable(fit)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     tmp = tmp_dir / path.name
     try:
@@ -102,17 +103,29 @@ def load_fit(path: str | os.PathLike, *, verify: bool = True) -> xr.DataTree:
     except (OSError, ValueError) as exc:
         raise InputError(f"could not read a fit from {path}: {exc}") from None
     tree.close()
-    if "bayesrec" not in tree.children:
-        raise InputError(f"{path} is not a bayesrec fit (it has no 'bayesrec' group)")
-    ident = tree["bayesrec"].to_dataset()
-    if verify:
-        recorded = ident.attrs.get("hash")
-        if recorded != identity_hash(ident) or recorded != tree.attrs.get("bayesrec_hash"):
-            raise InputError(
-                f"{path}: the model description (name, config, scale, ids) does not match its "
-                "recorded hash; the file was modified or corrupted"
-            )
+    if GROUP not in tree.children or "posterior" not in tree.children:
+        raise InputError(f"{path} is not a bayesrec fit (it has no 'bayesrec' or 'posterior' "
+                         "group)")
     for name in ("chain", "draw"):
         if name in tree["posterior"].coords:
             tree["posterior"].coords[name] = np.asarray(tree["posterior"][name].values)
+    if verify:
+        _verify(tree, path)
     return tree
+
+
+def _verify(tree: xr.DataTree, path: Path) -> None:
+    """Refuse a fit whose content does not match its recorded hashes."""
+    ident = tree[GROUP].attrs
+    problems = []
+    if ident.get("model_hash") != FitRecord(tree).model_key():
+        problems.append("the model description or training data (name, config, scale, ids, "
+                        "ratings)")
+    if ident.get("hash") != content_hash(tree):
+        problems.append("the posterior draws")
+    if problems:
+        raise InputError(
+            f"{path}: {' and '.join(problems)} does not match its recorded hash; the file was "
+            "modified or corrupted, so it is refused (load_fit(..., verify=False) reads it "
+            "anyway, at your own risk)"
+        )

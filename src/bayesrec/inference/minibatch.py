@@ -42,9 +42,21 @@ from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import ancestors
 
 from bayesrec.errors import InputError
-from bayesrec.inference.advi import monitored_fit
+from bayesrec.inference import advi
+from bayesrec.inference.options import PositiveFloat, PositiveInt
+from bayesrec.inference.start import child_seeds
 
-__all__ = ["minibatch_model", "fit_minibatch_advi"]
+__all__ = ["Options", "minibatch_model", "fit_minibatch_advi", "run"]
+
+
+class Options(advi.VariationalOptions):
+    """Minibatch ADVI: the shared ADVI options with ``n`` (50000), ``learning_rate`` (0.02)
+    and ``batch_size`` (1000 ratings per step); plateaus are judged over one epoch (at
+    least 100 iterations)."""
+
+    n: PositiveInt = 50000
+    learning_rate: PositiveFloat = 0.02
+    batch_size: PositiveInt = 1000
 
 
 def minibatch_model(model: pm.Model, batch_size: int, *, dim: str = "obs") -> pm.Model:
@@ -120,10 +132,18 @@ def fit_minibatch_advi(model: pm.Model, opts: dict, seed: int, start: dict | Non
     mb = minibatch_model(model, batch_size)
     n_rows = mb.bayesrec_minibatch["total_size"]
     steps_per_epoch = max(n_rows / batch_size, 1.0)
-    approx, report = monitored_fit(mb, "advi", opts, seed, start, progressbar,
-                                   window=max(100, math.ceil(steps_per_epoch)))
+    approx, report = advi.monitored_fit(mb, "advi", opts, seed, start, progressbar,
+                                        window=max(100, math.ceil(steps_per_epoch)))
     report.attrs.update({
         "method": "minibatch_advi", "batch_size": batch_size, "total_size": n_rows,
         "iterations_per_epoch": steps_per_epoch, "epochs": len(report["loss"]) / steps_per_epoch,
     })
     return approx, report
+
+
+def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dict:
+    """Minibatch ADVI: the ``posterior`` (drawn on the full model) and the ``advi`` report."""
+    seed_init, seed_fit, seed_draw = child_seeds(random_seed, 3)
+    start = advi.start_point(model, opts, seed_init, progressbar)
+    approx, report = fit_minibatch_advi(model, opts, seed_fit, start, progressbar)
+    return advi.finish(approx, report, model, "minibatch_advi", opts, seed_draw)

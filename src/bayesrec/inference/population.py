@@ -27,6 +27,7 @@ import pymc as pm
 import xarray as xr
 
 from bayesrec.data.ratings import Ratings
+from bayesrec.errors import UnknownIdError
 from bayesrec.models.registry import build_model, model_info
 
 __all__ = ["extend_with_new_ids"]
@@ -46,7 +47,12 @@ def extend_with_new_ids(model: pm.Model, posterior: xr.Dataset, new_users, new_i
     """
     info = model_info(model)
     if info is None:
-        raise ValueError("predicting for unknown ids needs a model built by build_model")
+        shown = [*list(new_users)[:3], *list(new_items)[:3]]
+        raise UnknownIdError(
+            f"unknown id(s) {shown}: predicting ids the fit has never seen from the population "
+            "distribution rebuilds the model on a larger id universe, which needs a model "
+            "made by bayesrec.models.build_model; with a model of your own, predict known ids "
+            "only (or extend the model's coords yourself)")
     train = info.ratings
     users = train.users.append(pd.Index(list(new_users))) if len(new_users) else train.users
     items = train.items.append(pd.Index(list(new_items))) if len(new_items) else train.items

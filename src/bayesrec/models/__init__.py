@@ -1,23 +1,34 @@
-"""Model factories and baselines, and the registry that names them."""
+"""Model factories and baselines, and the registry that names them.
+
+Importing this package registers every built-in model; each model is one module
+with its factory (or baseline class), its defaults and its hooks, registered by
+``@register(...)``.
+"""
 
 from bayesrec.models.registry import (
+    FastSettings,
+    ModelInfo,
     ModelSpec,
     build_model,
     get_spec,
     list_models,
-    make_recommender,
     model_info,
+    model_table,
     register,
+    spec_of,
 )
 
 __all__ = [
+    "FastSettings",
+    "ModelInfo",
     "ModelSpec",
     "build_model",
     "get_spec",
     "list_models",
-    "make_recommender",
     "model_info",
+    "model_table",
     "register",
+    "spec_of",
 ]
 
 # importing the modules registers their models

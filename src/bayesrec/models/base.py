@@ -16,8 +16,9 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
+from bayesrec.ranking import check_n, top_n_from_scores
 
-__all__ = ["Recommender", "top_n_from_scores"]
+__all__ = ["Recommender"]
 
 
 class Recommender(abc.ABC):
@@ -83,7 +84,7 @@ class Recommender(abc.ABC):
         train = self._require_fitted()
         users = np.atleast_1d(np.asarray(users, dtype=object if _is_object(users) else None))
         ucodes = train.user_codes_of(users, unknown="mask")
-        n = _check_n(n, train.n_items)
+        n = check_n(n, train.n_items)
         means = np.empty((len(users), train.n_items))
         sds = np.empty_like(means)
         all_items = np.arange(train.n_items)
@@ -102,38 +103,3 @@ class Recommender(abc.ABC):
 def _is_object(x) -> bool:
     arr = np.asarray(x)
     return arr.dtype == object
-
-
-def _check_n(n, n_items: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InputError(f"n must be a positive integer, got {n!r}")
-    return int(min(n, n_items))
-
-
-def top_n_from_scores(train: Ratings, users, ucodes, means, sds, n: int,
-                      exclude_rated: bool) -> xr.Dataset:
-    """Top-``n`` items per row of a (users x items) score matrix, as a labelled Dataset.
-
-    ``means``/``sds`` are dense only over the *requested* users (a batch), never
-    the whole users x items matrix of the data.
-    """
-    scores = np.array(means, dtype=float, copy=True)
-    if exclude_rated:
-        known = ucodes >= 0
-        rated = train.rated_mask()[ucodes[known]]
-        rows, cols = rated.nonzero()
-        scores[np.flatnonzero(known)[rows], cols] = -np.inf
-    n = min(n, scores.shape[1])
-    top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    item_ids = train.items.to_numpy()[top]
-    valid = np.isfinite(np.take_along_axis(scores, top, axis=1))
-    return xr.Dataset(
-        {
-            "item": (("user", "rank"), np.where(valid, item_ids, None) if not valid.all() else item_ids),
-            "mean": (("user", "rank"), np.where(valid, np.take_along_axis(means, top, axis=1), np.nan)),
-            "sd": (("user", "rank"), np.where(valid, np.take_along_axis(sds, top, axis=1), np.nan)),
-        },
-        coords={"user": np.asarray(users), "rank": np.arange(1, n + 1)},
-    )

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from copy import deepcopy
 from typing import Literal
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pytensor.tensor.slinalg import solve_triangular
+from pytensor.tensor.linalg import solve_triangular
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError
-from bayesrec.models._common import (
+from bayesrec.models._blocks import (
     check_link,
     check_noise,
     check_positive_int,
@@ -24,10 +23,11 @@ from bayesrec.models._common import (
     rating_coords,
     with_biases,
 )
+from bayesrec.models.hooks import FactorStructure
 from bayesrec.models.pmf import FAST_FIT
-from bayesrec.models.registry import BAYESIAN_METHODS, register
+from bayesrec.models.registry import BAYESIAN_METHODS, FastSettings, register
 
-__all__ = ["bpmf", "bpmf_default_priors"]
+__all__ = ["bpmf", "bpmf_default_priors", "bpmf_factor_structure"]
 
 PARAMETERISATIONS = ("noncentered", "centered")
 
@@ -95,6 +95,18 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
     return pm.Deterministic(f"{side}_factors", mean + z @ chol.T, dims=(dim, "factor"))
 
 
+def bpmf_factor_structure(config) -> FactorStructure:
+    """BPMF's variables for the block-Gibbs sampler and fold-in: hierarchical factor priors
+    (Normal mean, LKJ-Cholesky covariance) and a learned bias sd."""
+    noise = config.get("noise", "learned")
+    return FactorStructure(
+        n_factors=int(config["n_factors"]), factor_prior="hierarchical",
+        centred=config.get("parameterisation") == "centered",
+        biases=bool(config.get("biases", True)), learned_bias_sd=True,
+        noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
+    )
+
+
 @register(
     "bpmf",
     title="Bayesian probabilistic matrix factorisation",
@@ -103,15 +115,12 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
     predicts="gaussian",
     default_method="nuts",
     methods=BAYESIAN_METHODS + ("gibbs",),
-    method_options={"advi": {"parameterisation": "centered"},
-                    "fullrank_advi": {"parameterisation": "centered"},
-                    "minibatch_advi": {"parameterisation": "centered"},
-                    "gibbs": {"parameterisation": "centered"}},
     # the hyperparameters settle slowly: twice the default rate, and plateaus judged
     # over 100 iterations, reach the RMSE of 30,000 iterations (0.910 on MovieLens u1)
     # in about 4,000
     fit_defaults={"advi": {"learning_rate": 0.02, "window": 100}},
-    fast={"method": "gibbs", "options": {"n_factors": 3}, "fit": deepcopy(FAST_FIT)},
+    fast=FastSettings(method="gibbs", options={"n_factors": 3}, fit=FAST_FIT),
+    factor_structure=bpmf_factor_structure,
 )
 def bpmf(
     ratings: Ratings,

@@ -11,10 +11,10 @@ from pymc.pytensorf import extract_obs_data
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
-from bayesrec.inference.em import set_em_step
-from bayesrec.models._common import check_positive_int, merge_priors, pair_data, rating_coords
+from bayesrec.models._blocks import check_positive_int, merge_priors, pair_data, rating_coords
 from bayesrec.models._mmsbm_kernels import expected_counts, level_logp
-from bayesrec.models.registry import register
+from bayesrec.models.hooks import EMStep
+from bayesrec.models.registry import FastSettings, register
 
 __all__ = ["mmsbm", "mmsbm_default_priors", "level_probabilities", "MMSBM_MAP_RESTARTS"]
 
@@ -71,7 +71,7 @@ def _rating_dist(theta_u, eta_i, p, size):
 
 
 def _em_expected_counts(model: pm.Model, point: dict) -> tuple[float, dict]:
-    """E-step on the model's current data (see :mod:`bayesrec.inference.em`)."""
+    """E-step on the model's current data (MAP by EM, :mod:`bayesrec.inference.em`)."""
     user = np.asarray(model["user_idx"].get_value(borrow=True))
     item = np.asarray(model["item_idx"].get_value(borrow=True))
     level = np.asarray(extract_obs_data(model.rvs_to_values[model["rating"]]))
@@ -82,6 +82,11 @@ def _em_expected_counts(model: pm.Model, point: dict) -> tuple[float, dict]:
     return loglik, {"theta": c_theta, "eta": c_eta, "p": c_p}
 
 
+#: MMSBM's EM step: one fused Numba pass over the ratings (releases the GIL, so
+#: restarts run in parallel threads).
+MMSBM_EM_STEP = EMStep(_em_expected_counts, "MMSBM E-step (numba kernel)", thread_safe=True)
+
+
 @register(
     "mmsbm",
     title="Mixed-membership stochastic block model",
@@ -90,14 +95,16 @@ def _em_expected_counts(model: pm.Model, point: dict) -> tuple[float, dict]:
     predicts="categorical",
     default_method="map",
     fit_defaults={"map": {"restarts": MMSBM_MAP_RESTARTS, "maxiter": 400}},
-    fast={
-        "method": "map",
-        "options": {"n_user_groups": 4, "n_item_groups": 4},
-        "fit": {"map": {"restarts": 2, "maxiter": 150},
-                "nuts": {"draws": 200, "tune": 200, "chains": 2},
-                "advi": {"n": 3000, "draws": 200, "init": "map"},
-                "fullrank_advi": {"n": 3000, "draws": 200}},
-    },
+    fast=FastSettings(
+        method="map",
+        options={"n_user_groups": 4, "n_item_groups": 4},
+        fit={"map": {"restarts": 2, "maxiter": 150},
+             "nuts": {"draws": 200, "tune": 200, "chains": 2},
+             "advi": {"n": 3000, "draws": 200, "init": "map"},
+             "fullrank_advi": {"n": 3000, "draws": 200},
+             "minibatch_advi": {"n": 3000, "draws": 200}},
+    ),
+    em_step=MMSBM_EM_STEP,
 )
 def mmsbm(
     ratings: Ratings,
@@ -160,7 +167,8 @@ def mmsbm(
         ``p (user_group, item_group, rating_level)``; deterministics
         ``prob (obs, rating_level)`` and ``mu (obs)`` (expected rating); observed
         ``rating (obs)`` holding level codes; data ``user_idx``, ``item_idx``.
-        The model declares an EM step, so ``fit(model, "map")`` uses EM.
+        The model's spec declares an EM step (:data:`MMSBM_EM_STEP`), so
+        ``fit(model, "map")`` uses EM, with 10 restarts (the spec's ``fit_defaults``).
     """
     if ratings.scale.levels is None:
         raise InputError(
@@ -189,5 +197,4 @@ def mmsbm(
         pm.CustomDist("rating", theta_u, eta_i, p, dist=_rating_dist, logp=_rating_logp,
                       signature="(k),(l),(k,l,r)->()", dtype="int64",
                       observed=ratings.level_codes, dims="obs")
-    set_em_step(model, _em_expected_counts, "MMSBM E-step (numba kernel)", thread_safe=True)
     return model

@@ -13,7 +13,7 @@ from pytensor.gradient import disconnected_grad
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError
-from bayesrec.models._common import (
+from bayesrec.models._blocks import (
     check_positive,
     check_positive_int,
     merge_priors,
@@ -21,11 +21,14 @@ from bayesrec.models._common import (
     rating_coords,
     with_biases,
 )
-from bayesrec.models.mpma_tools import COMPONENTS, mpma_clusters
-from bayesrec.models.pmf import pmf_default_priors
-from bayesrec.models.registry import register
+from bayesrec.models.mpma_clusters import mpma_clusters
+from bayesrec.models.pmf import POINT_ESTIMATE_FACTOR_SCALE, pmf_default_priors
+from bayesrec.models.registry import FastSettings, register
 
 __all__ = ["mpma", "mpma_default_priors", "COMPONENTS"]
+
+#: The three low-rank approximations MPMA mixes, in component order.
+COMPONENTS = ("global", "user_local", "item_local")
 
 NOISE_PRIORS = ("inverse_gamma", "halfnormal")
 LOCAL_PRIORS = ("independent", "offset")
@@ -144,14 +147,15 @@ def _local_means(components, p: dict, local_prior: str, user_idx, item_idx,
               "Approximation for Collaborative Filtering, IJCAI 2016",
     predicts="gaussian",
     default_method="map",
-    method_options={"map": {"factor_scale": 2 / 3}},
-    fast={
-        "method": "map",
-        "options": {"n_factors": 3, "n_user_clusters": 2, "n_item_clusters": 2},
-        "fit": {"map": {"maxiter": 400}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
-                "advi": {"n": 4000, "draws": 200},
-                "fullrank_advi": {"n": 4000, "draws": 200}},
-    },
+    presets={"point_estimate": {"factor_scale": POINT_ESTIMATE_FACTOR_SCALE}},
+    fast=FastSettings(
+        method="map",
+        options={"n_factors": 3, "n_user_clusters": 2, "n_item_clusters": 2},
+        fit={"map": {"maxiter": 400}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
+             "advi": {"n": 4000, "draws": 200},
+             "fullrank_advi": {"n": 4000, "draws": 200},
+             "minibatch_advi": {"n": 4000, "draws": 200}},
+    ),
 )
 def mpma(
     ratings: Ratings,
@@ -192,7 +196,7 @@ def mpma(
     component indicator of each rating is marginalised (``pm.NormalMixture``), so
     MAP, NUTS and ADVI all apply.  The expected rating ``mu`` is the mixture mean
     :math:`b_{ui} + \sum_k \pi_k f^{(k)}_{ui}`; the predictive (intervals,
-    coverage) is the full mixture.  :func:`bayesrec.models.mpma_tools.responsibilities`
+    coverage) is the full mixture.  :func:`bayesrec.diagnostics.mpma.responsibilities`
     gives each component's posterior probability for rated pairs.
 
     Relation to the paper.  The paper learns the global factors on all ratings
@@ -204,7 +208,7 @@ def mpma(
     inverse-gamma priors on the weights and noise scales (the inverse gamma keeps
     a point estimate away from the :math:`\sigma_k \to 0` spikes that make a
     Gaussian mixture's likelihood unbounded); the clustering procedure (the paper
-    does not fix one; see :func:`~bayesrec.models.mpma_tools.mpma_clusters`).
+    does not fix one; see :func:`~bayesrec.models.mpma_clusters.mpma_clusters`).
     ``local_prior="offset"`` is a further, optional deviation: the local
     components reuse the global factors plus cluster-specific offsets,
     :math:`f^{(u)} = U_u^\top (V_i + \Delta_{c(u), i})` and
@@ -230,7 +234,7 @@ def mpma(
         order), values in ``0..n_*_clusters-1``; units past the end of the list
         must be unrated and join cluster 0 (how new users and items are handled at
         prediction time).  When omitted they are derived by
-        :func:`~bayesrec.models.mpma_tools.mpma_clusters` (ALS matrix factorisation
+        :func:`~bayesrec.models.mpma_clusters.mpma_clusters` (ALS matrix factorisation
         of ``ratings``, then k-means; seed ``cluster_seed``), and the derived
         assignments are recorded in the model's config (so a saved fit rebuilds
         exactly this model without recomputing them).
@@ -246,7 +250,7 @@ def mpma(
         Prior on each component's noise sd.
     factor_scale : float
         Multiplies the default factor prior sds (not those given in ``priors``);
-        the registry uses 2/3 for MAP, as for PMF.
+        the ``"point_estimate"`` preset uses 2/3, as for PMF.
     priors : dict, optional
         Override by name: ``user_factor_sd``, ``item_factor_sd`` (global factors),
         ``local_factor_sd``, ``bias_sd``, ``offset_sd``, ``noise_sd``,

@@ -10,7 +10,7 @@ import pymc as pm
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
-from bayesrec.models._common import (
+from bayesrec.models._blocks import (
     check_link,
     check_noise,
     check_positive,
@@ -21,9 +21,10 @@ from bayesrec.models._common import (
     rating_coords,
     with_biases,
 )
-from bayesrec.models.registry import BAYESIAN_METHODS, register
+from bayesrec.models.hooks import FactorStructure
+from bayesrec.models.registry import BAYESIAN_METHODS, FastSettings, register
 
-__all__ = ["pmf", "pmf_default_priors", "MAP_FACTOR_SCALE"]
+__all__ = ["pmf", "pmf_default_priors", "POINT_ESTIMATE_FACTOR_SCALE", "FAST_FIT"]
 
 def pmf_default_priors(scale: RatingScale) -> dict[str, float]:
     """Default prior scales of :func:`pmf`, in rating units, for a given rating scale.
@@ -35,9 +36,11 @@ def pmf_default_priors(scale: RatingScale) -> dict[str, float]:
 
     The factor scale was chosen on MovieLens 100K fold u1 for posterior inference
     (NUTS and ADVI test RMSE: 0.2 gives 0.942 / 0.944, 0.3 gives 0.915 / 0.921,
-    0.45 gives - / 0.930).  A MAP point estimate needs stronger shrinkage (0.3
-    overfits: 0.947; 0.2 gives 0.928), so the registry recommends
-    ``factor_scale=MAP_FACTOR_SCALE`` (2/3, i.e. 0.2 on 1..5 stars) for ``method="map"``.
+    0.45 gives - / 0.930).  A MAP point estimate does better with stronger
+    shrinkage on that data (0.3 overfits: 0.947; 0.2 gives 0.928): the preset
+    ``"point_estimate"`` (``factor_scale=2/3``, i.e. 0.2 on 1..5 stars) gives it, when
+    the user asks for it (``build_model("pmf", train, preset="point_estimate")``).  It
+    is not the default because on small data it shrinks every factor to zero.
     """
     h = scale.width / 2
     factor_sd = 0.3 * float(np.sqrt(h / 2))
@@ -50,15 +53,26 @@ def pmf_default_priors(scale: RatingScale) -> dict[str, float]:
     }
 
 
-#: The ``factor_scale`` the registry uses for MAP fits of PMF (see :func:`pmf_default_priors`):
-#: posterior averaging regularises, a point estimate does not.
-MAP_FACTOR_SCALE = 2 / 3
+#: The ``factor_scale`` of the ``"point_estimate"`` preset of PMF and MPMA (see
+#: :func:`pmf_default_priors`): posterior averaging regularises, a point estimate does not.
+POINT_ESTIMATE_FACTOR_SCALE = 2 / 3
 
 
 #: short fits of PMF and BPMF for the demo and the contract tests
 FAST_FIT = {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains": 2},
             "advi": {"n": 5000, "draws": 200}, "fullrank_advi": {"n": 5000, "draws": 200},
+            "minibatch_advi": {"n": 5000, "draws": 200},
             "gibbs": {"draws": 200, "tune": 100, "chains": 2}}
+
+
+def pmf_factor_structure(config) -> FactorStructure:
+    """PMF's variables for the block-Gibbs sampler and fold-in: fixed factor and bias priors."""
+    noise = config.get("noise", "learned")
+    return FactorStructure(
+        n_factors=int(config["n_factors"]), factor_prior="fixed", centred=True,
+        biases=bool(config.get("biases", True)), learned_bias_sd=False,
+        noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
+    )
 
 
 @register(
@@ -68,8 +82,9 @@ FAST_FIT = {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains
     predicts="gaussian",
     default_method="map",
     methods=BAYESIAN_METHODS + ("gibbs",),
-    method_options={"map": {"factor_scale": MAP_FACTOR_SCALE}},
-    fast={"options": {"n_factors": 3}, "fit": FAST_FIT},
+    presets={"point_estimate": {"factor_scale": POINT_ESTIMATE_FACTOR_SCALE}},
+    fast=FastSettings(options={"n_factors": 3}, fit=FAST_FIT),
+    factor_structure=pmf_factor_structure,
 )
 def pmf(
     ratings: Ratings,
@@ -101,9 +116,9 @@ def pmf(
     :math:`\lambda_U = \sigma^2/\sigma_U^2` and :math:`\lambda_V = \sigma^2/\sigma_V^2`
     on the squared Frobenius norms of ``U`` and ``V`` (the paper's eq. 4).  With
     the defaults on a 1..5 scale (:math:`\sigma_U = \sigma_V = 0.3`) and
-    :math:`\sigma \approx 0.9`, :math:`\lambda \approx 9`; the MAP setting the
-    registry recommends (``factor_scale=2/3``: :math:`\sigma_U = \sigma_V = 0.2`)
-    gives :math:`\lambda \approx 18`.
+    :math:`\sigma \approx 0.9`, :math:`\lambda \approx 9`; the ``"point_estimate"``
+    preset (``factor_scale=2/3``: :math:`\sigma_U = \sigma_V = 0.2`) gives
+    :math:`\lambda \approx 18`.
 
     The likelihood gathers ``U[user_idx]`` and ``V[item_idx]`` for the observed
     pairs only; no dense users x items matrix is built.
@@ -121,7 +136,7 @@ def pmf(
     link : {"identity", "logistic"}
     factor_scale : float
         Multiplies the default factor prior sds (not those given in ``priors``):
-        below 1 shrinks the factors harder, as a MAP point estimate needs.
+        below 1 shrinks the factors harder (the ``"point_estimate"`` preset: 2/3).
     priors : dict, optional
         Override prior scales by name: ``user_factor_sd`` (:math:`\sigma_U`),
         ``item_factor_sd`` (:math:`\sigma_V`), ``bias_sd``, ``offset_sd``, ``noise_sd``

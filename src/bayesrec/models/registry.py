@@ -1,39 +1,70 @@
-"""The model registry: names -> factories (or baseline classes) with metadata.
+"""The model registry: each model's one source of truth.
 
-The CLI, the documentation's model table, the demo and the contract tests all read
-this registry; adding a model is one ``@register(...)`` decorator.
+A :class:`ModelSpec` holds everything bayesrec knows about a model: its factory (or
+baseline class), description, the inference methods that apply, its defaults
+(the factory's keyword defaults and default priors, its own settings per
+inference method, named presets of model options, fast settings for demos and
+tests) and the hooks inference may look up (an EM step, a factor structure for
+the Gibbs sampler).  Every entry point reads the spec: :func:`build_model`,
+:func:`bayesrec.inference.fit` (which applies ``fit_defaults``),
+:func:`bayesrec.recommenders.make_recommender`, the CLI, the README's model table
+and the contract tests.  Adding a model is one module with its factory and a
+``@register(...)`` decorator, imported in :mod:`bayesrec.models`.
+
+No setting here changes a model according to the inference method: model options
+are the factory's (or a preset's the user names), and ``fit_defaults`` are
+options of the method only.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pymc as pm
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
+from bayesrec.models.hooks import EMStep, FactorStructureOf
 
 __all__ = [
-    "ModelSpec",
+    "BAYESIAN_METHODS",
+    "FastSettings",
     "ModelInfo",
-    "register",
+    "ModelSpec",
+    "build_model",
     "get_spec",
     "list_models",
-    "build_model",
-    "make_recommender",
     "model_info",
+    "model_table",
+    "register",
+    "spec_of",
 ]
 
 BAYESIAN_METHODS = ("map", "nuts", "advi", "fullrank_advi", "minibatch_advi")
 
 
 @dataclass(frozen=True)
+class FastSettings:
+    """Short settings for the demo, the contract tests and ``--fast``.
+
+    ``options``: model options; ``fit``: fit options per method; ``method``: the
+    method the demo uses (default: the model's default method).
+    """
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    fit: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    method: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """Metadata about one registered model.
+    """Everything bayesrec knows about one registered model.
 
     Attributes
     ----------
@@ -49,17 +80,19 @@ class ModelSpec:
     methods : tuple of str
         Inference methods that apply (``("fit",)`` for baselines).
     default_method : str
-    fast : dict
-        Settings for demos and contract tests: ``{"options": {...}, "fit": {method:
-        {...}}, "method": ...}`` (model options, fit options per inference method, and
-        the method the demo uses).
-    fit_defaults : dict
-        The model's own default fit options per method (``{"map": {"restarts": 8}}``),
-        applied by :func:`make_recommender` under the fast settings and the caller's.
-    method_options : dict
-        Recommended model options per inference method (``{"map": {"priors": {...}}}``),
-        for example the stronger shrinkage a point estimate needs; applied by
-        :func:`make_recommender` under the fast settings and the caller's options.
+    fit_defaults : mapping
+        The model's own settings of inference methods, ``{method: {option: value}}``
+        (for example MMSBM's MAP restarts).  :func:`bayesrec.inference.fit` applies
+        them to every fit of a model built by :func:`build_model`, under the
+        caller's options.
+    presets : mapping
+        Named sets of model options the user may choose (``build_model(name,
+        ratings, preset="point_estimate")``), recorded in the model's config.
+    fast : FastSettings
+    em_step : EMStep or None
+        The E-step of EM, for Dirichlet mixtures (MAP by EM).
+    factor_structure : callable or None
+        ``config -> FactorStructure``, for the block-Gibbs sampler and fold-in.
     """
 
     name: str
@@ -71,29 +104,11 @@ class ModelSpec:
     predicts: Literal["gaussian", "categorical", "point"] = "gaussian"
     methods: tuple[str, ...] = BAYESIAN_METHODS
     default_method: str = "map"
-    fast: dict = field(default_factory=dict)
-    fit_defaults: dict = field(default_factory=dict)
-    method_options: dict = field(default_factory=dict)
-
-    def resolve(self, method: str | None = None, *, options: dict | None = None,
-                fit_options: dict | None = None, fast: bool = False) -> tuple[str, dict, dict]:
-        """The method, model options and fit options a recommender will use.
-
-        Precedence, lowest first: the factory's defaults (not listed here), the
-        model's recommended options for the method, the fast settings (when
-        ``fast``), the caller's.
-        """
-        method = self.resolve_method(method, fast=fast)
-        fast_spec = self.fast if fast else {}
-        options = {**self.method_options.get(method, {}), **fast_spec.get("options", {}),
-                   **(options or {})}
-        fit_options = {**self.fit_defaults.get(method, {}),
-                       **fast_spec.get("fit", {}).get(method, {}), **(fit_options or {})}
-        return method, options, fit_options
-
-    def resolve_method(self, method: str | None = None, *, fast: bool = False) -> str:
-        """``method``, else the fast-mode method (when ``fast``), else the default."""
-        return method or (self.fast.get("method") if fast else None) or self.default_method
+    fit_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    fast: FastSettings = field(default_factory=FastSettings)
+    em_step: EMStep | None = None
+    factor_structure: FactorStructureOf | None = None
 
     def options(self) -> dict[str, Any]:
         """The factory's (or class's) keyword options with their defaults."""
@@ -104,6 +119,57 @@ class ModelSpec:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
         }
 
+    def resolve_method(self, method: str | None = None, *, fast: bool = False) -> str:
+        """``method``, else the fast-mode method (when ``fast``), else the default.
+
+        An unknown method raises, listing the model's methods.
+        """
+        method = method or (self.fast.method if fast else None) or self.default_method
+        if method not in self.methods:
+            raise InputError(
+                f"unknown method {method!r} for model {self.name!r}; valid methods are: "
+                f"{', '.join(self.methods)}"
+            )
+        return method
+
+    def model_options(self, options: Mapping | None = None, *, fast: bool = False) -> dict:
+        """The caller's model options over the fast ones (when ``fast``), checked by name."""
+        merged = {**(self.fast.options if fast else {}), **(options or {})}
+        self.check_options(merged)
+        return merged
+
+    def fit_options(self, method: str, fit_options: Mapping | None = None, *,
+                    fast: bool = False) -> dict:
+        """The caller's fit options over the fast ones for ``method`` (when ``fast``).
+
+        The model's ``fit_defaults`` are not merged here: :func:`bayesrec.inference.fit`
+        applies them, whatever the entry point.
+        """
+        return {**(self.fast.fit.get(method, {}) if fast else {}), **(fit_options or {})}
+
+    def check_options(self, options: Mapping) -> None:
+        """Raise for option names the factory (or class) does not take."""
+        valid = set(self.options()) | ({"preset"} if self.presets else set())
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise InputError(
+                f"unknown option(s) {unknown} for model {self.name!r}; valid options are: "
+                f"{', '.join(sorted(valid)) or '(none)'}"
+            )
+
+    def expand_preset(self, options: Mapping) -> dict:
+        """``options`` with a ``preset`` key replaced by the preset's options (under the
+        explicit ones)."""
+        options = dict(options)
+        preset = options.pop("preset", None)
+        if preset is None:
+            return options
+        if preset not in self.presets:
+            valid = ", ".join(sorted(self.presets)) or "(none)"
+            raise InputError(f"unknown preset {preset!r} for model {self.name!r}; its presets "
+                             f"are: {valid}")
+        return {**self.presets[preset], **options}
+
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
@@ -111,21 +177,35 @@ _REGISTRY: dict[str, ModelSpec] = {}
 def register(name: str, *, kind: Literal["bayesian", "baseline"] = "bayesian", title: str,
              reference: str = "", summary: str = "", predicts="gaussian",
              methods: tuple[str, ...] | None = None, default_method: str | None = None,
-             fast: dict | None = None, fit_defaults: dict | None = None,
-             method_options: dict | None = None):
-    """Class/function decorator adding a model to the registry under ``name``."""
+             fit_defaults: Mapping | None = None, presets: Mapping | None = None,
+             fast: FastSettings | None = None, em_step: EMStep | None = None,
+             factor_structure: FactorStructureOf | None = None):
+    """Class/function decorator adding a model to the registry under ``name``.
+
+    A decorated factory, called directly (``pmf(ratings, n_factors=5)``), is
+    :func:`build_model` of its name: the model it returns carries its spec and config,
+    whichever way it was made.
+    """
 
     def decorate(obj):
-        if name in _REGISTRY and _REGISTRY[name].build is not obj:
+        if name in _REGISTRY and _REGISTRY[name].build is not inspect.unwrap(obj):
             raise ValueError(f"a model named {name!r} is already registered")
         ms = methods or (BAYESIAN_METHODS if kind == "bayesian" else ("fit",))
         _REGISTRY[name] = ModelSpec(
             name=name, kind=kind, build=obj, title=title, reference=reference,
             summary=summary or (inspect.getdoc(obj) or "").split("\n")[0], predicts=predicts,
-            methods=ms, default_method=default_method or ms[0], fast=fast or {},
-            fit_defaults=fit_defaults or {}, method_options=method_options or {},
+            methods=ms, default_method=default_method or ms[0],
+            fit_defaults=dict(fit_defaults or {}), presets=dict(presets or {}),
+            fast=fast or FastSettings(), em_step=em_step, factor_structure=factor_structure,
         )
-        return obj
+        if kind == "baseline":
+            return obj
+
+        @functools.wraps(obj)
+        def factory(ratings, **options):
+            return build_model(name, ratings, **options)
+
+        return factory
 
     return decorate
 
@@ -151,39 +231,24 @@ def get_spec(name: str) -> ModelSpec:
     return _REGISTRY[name]
 
 
-def _check_options(spec: ModelSpec, options: dict[str, Any]) -> dict[str, Any]:
-    valid = spec.options()
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise InputError(
-            f"unknown option(s) {unknown} for model {spec.name!r}; valid options are: "
-            f"{', '.join(sorted(valid)) or '(none)'}"
-        )
-    return {**valid, **options}
-
-
 @dataclass(frozen=True)
 class ModelInfo:
-    """What :func:`build_model` attaches to a model: registry name, full config, data."""
+    """What :func:`build_model` attaches to a model: its spec, full config and data."""
 
     name: str
     config: dict[str, Any]
     ratings: Ratings
+    spec: ModelSpec
 
     def config_json(self) -> str:
         return json.dumps(self.config, sort_keys=True, default=_json_default)
 
 
 def _json_default(x):
-    try:
-        import numpy as np
-
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
     if isinstance(x, tuple):
         return list(x)
     raise TypeError(f"option value {x!r} is not JSON-serialisable")
@@ -193,23 +258,40 @@ def build_model(name: str, ratings: Ratings, **options) -> pm.Model:
     """Build the registered Bayesian model ``name`` on ``ratings``.
 
     Options are checked against the factory's signature (an unknown option raises
-    listing the valid ones) and recorded, with the defaults filled in, on the
-    returned model, so that a fit can say which model and config produced it and
-    rebuild the model later.  A factory that derives an option from the data (for
-    example MPMA's clusters) records the derived value as the dict attribute
-    ``bayesrec_derived_options`` of its model; it replaces the option in the config,
-    so that rebuilding uses it rather than deriving it again.
+    listing the valid ones); ``preset="..."`` applies one of the model's named
+    presets under the explicit options.  The full config (defaults filled in, the
+    preset's name kept) is recorded on the returned model with its spec, so that a
+    fit can say which model and config produced it, apply the model's own fit
+    settings, and rebuild the model later.  A factory that derives an option from
+    the data (for example MPMA's clusters) records the derived value as the dict
+    attribute ``bayesrec_derived_options`` of its model; it replaces the option in
+    the config, so that rebuilding uses it rather than deriving it again.
     """
     spec = get_spec(name)
     if spec.kind != "bayesian":
-        raise InputError(f"{name!r} is a baseline, not a PyMC model; use make_recommender()")
+        raise InputError(f"{name!r} is a baseline, not a PyMC model; use "
+                         "bayesrec.recommenders.make_recommender()")
     if not isinstance(ratings, Ratings):
         raise InputError(f"a model needs a bayesrec.Ratings, got {type(ratings).__name__}")
-    config = _check_options(spec, options)
-    model = spec.build(ratings, **options)
+    spec.check_options(options)
+    factory_options = spec.expand_preset(options)
+    spec.check_options(factory_options)
+    config = {**spec.options(), **factory_options}
+    if options.get("preset") is not None:
+        config["preset"] = options["preset"]
+    model = spec.build(ratings, **factory_options)
     config.update(getattr(model, "bayesrec_derived_options", None) or {})
-    model.bayesrec_info = ModelInfo(name=name, config=config, ratings=ratings)
+    _check_json(config, name)
+    model.bayesrec_info = ModelInfo(name=name, config=config, ratings=ratings, spec=spec)
     return model
+
+
+def _check_json(config: dict, name: str) -> None:
+    try:
+        json.dumps(config, default=_json_default)
+    except TypeError as exc:
+        raise InputError(f"the options of {name!r} must be plain values (numbers, strings, "
+                         f"lists, dicts) so that a fit can record them: {exc}") from None
 
 
 def model_info(model: pm.Model) -> ModelInfo | None:
@@ -217,44 +299,19 @@ def model_info(model: pm.Model) -> ModelInfo | None:
     return getattr(model, "bayesrec_info", None)
 
 
-def make_recommender(name: str, method: str | None = None, *, options: dict | None = None,
-                     fit_options: dict | None = None, fast: bool = False,
-                     random_seed: int | None = None):
-    """A fit/predict :class:`~bayesrec.models.base.Recommender` for any registered model.
+def spec_of(model: pm.Model) -> ModelSpec | None:
+    """The spec of a model built by :func:`build_model` (else None: a custom or edited model)."""
+    info = model_info(model)
+    return info.spec if info is not None else None
 
-    Parameters
-    ----------
-    name : str
-        Registry name.
-    method : str, optional
-        Inference method for Bayesian models (default: the model's default);
-        baselines accept only ``None`` or ``"fit"``.
-    options : dict
-        Model options (factory keywords, or baseline constructor keywords).
-    fit_options : dict
-        Options for :func:`bayesrec.inference.fit` (draws, tune, chains, ...).
-    fast : bool
-        Start from the model's fast settings (demo, tests): its ``fast["options"]``, the
-        fit options ``fast["fit"][method]`` and, when ``method`` is None, the method
-        ``fast["method"]``.
-    random_seed : int, optional
-    """
-    spec = get_spec(name)
-    method, options, fit_options = spec.resolve(method, options=options,
-                                                fit_options=fit_options, fast=fast)
-    if method not in spec.methods:
-        raise InputError(
-            f"unknown method {method!r} for model {name!r}; valid methods are: "
-            f"{', '.join(spec.methods)}"
-        )
-    if spec.kind == "baseline":
-        _check_options(spec, options)
-        kwargs = dict(options)
-        if "random_seed" in inspect.signature(spec.build).parameters:
-            kwargs["random_seed"] = random_seed
-        return spec.build(**kwargs)
-    from bayesrec.inference.recommender import BayesianRecommender
 
-    _check_options(spec, options)
-    return BayesianRecommender(name, method=method, options=options, fit_options=fit_options,
-                               random_seed=random_seed)
+def model_table() -> str:
+    """The registry as a markdown table (the README's model table is this text)."""
+    rows = ["| name | kind | model | methods (default in bold) | presets | reference |",
+            "|---|---|---|---|---|---|"]
+    for s in list_models():
+        methods = ", ".join(f"**{m}**" if m == s.default_method else m for m in s.methods)
+        presets = ", ".join(f"`{p}`" for p in s.presets) or "-"
+        rows.append(f"| `{s.name}` | {s.kind} | {s.title} | {methods} | {presets} | "
+                    f"{s.reference} |")
+    return "\n".join(rows)

@@ -1,4 +1,7 @@
-r"""Block-Gibbs sampling of PMF and BPMF inside PyMC: ``fit(model, method="gibbs")``.
+r"""Block-Gibbs sampling of factor models inside PyMC: ``fit(model, method="gibbs")``.
+
+For any model whose spec declares a :class:`~bayesrec.models.hooks.FactorStructure`
+(PMF and BPMF, identity link).
 
 NUTS has to move tens of thousands of factor coordinates jointly.  Given the
 hyperparameters and the noise, each user's factors and bias have an exact Gaussian
@@ -47,59 +50,81 @@ log-density, not the model's.
 
 from __future__ import annotations
 
-import pymc as pm
-import xarray as xr
+from typing import Annotated, Literal
 
-from bayesrec.errors import InputError
-from bayesrec.inference.gibbs.layout import SUPPORTED, FactorLayout, layout_of
+import pymc as pm
+from pydantic import Field
+
+from bayesrec.inference.gibbs.layout import FactorLayout, layout_of
 from bayesrec.inference.gibbs.moves import RidgeMoves, ScaleMoves
 from bayesrec.inference.gibbs.nuts import blanket_terms, markov_blanket_nuts
 from bayesrec.inference.gibbs.steps import FactorGibbs, HyperGibbs
+from bayesrec.inference.nuts import sampled_groups
+from bayesrec.inference.options import (
+    Expect,
+    Fraction,
+    MethodOptions,
+    NonNegativeInt,
+    PositiveInt,
+    check,
+)
+from bayesrec.inference.start import initial_values, stored_var_names
 
 __all__ = [
-    "GIBBS_DEFAULTS",
     "HYPER_STEPS",
-    "SUPPORTED",
     "FactorGibbs",
     "FactorLayout",
     "HyperGibbs",
+    "Options",
     "RidgeMoves",
     "ScaleMoves",
     "blanket_terms",
-    "fit_gibbs",
     "gibbs_steps",
     "layout_of",
     "markov_blanket_nuts",
+    "run",
 ]
 
 HYPER_STEPS = ("exact", "nuts")
 
-GIBBS_DEFAULTS = {
-    "draws": 500,
-    "tune": 100,
-    "chains": 2,
-    "cores": 1,
-    "hyper": "exact",
-    "moves": True,
-    "hold_bias_sd": 40,
-    "overrelax": -0.8,
-    "target_accept": 0.8,
-    "init": "auto",
-}
+
+class Options(MethodOptions):
+    """``draws`` (500), ``tune`` (100 burn-in sweeps, discarded), ``chains`` (2), ``cores``
+    (1: chains one after the other), ``hyper`` ("exact": conjugate / independence-MH
+    updates of the BPMF hyperparameters; "nuts": NUTS on their Markov blanket),
+    ``target_accept`` (of that NUTS), ``init`` ("auto": the model's initial point;
+    "prior": one prior draw), ``moves`` (extra exact moves along slow directions),
+    ``hold_bias_sd`` (40 burn-in sweeps with the bias scale held small), ``overrelax``
+    (-0.8: over-relaxed factor rows; 0: plain Gibbs)."""
+
+    draws: PositiveInt = 500
+    tune: NonNegativeInt = 100
+    chains: PositiveInt = 2
+    cores: PositiveInt | None = 1
+    hyper: Literal["exact", "nuts"] = "exact"
+    moves: bool = True
+    hold_bias_sd: NonNegativeInt = 40
+    overrelax: Annotated[float, Field(gt=-1, lt=1), Expect("a number in (-1, 1)")] = -0.8
+    target_accept: Fraction = 0.8
+    init: Literal["auto", "prior"] = "auto"
 
 
-def gibbs_steps(model: pm.Model, *, hyper: str = GIBBS_DEFAULTS["hyper"],
-                moves: bool = GIBBS_DEFAULTS["moves"],
-                hold_bias_sd: int = GIBBS_DEFAULTS["hold_bias_sd"],
-                overrelax: float = GIBBS_DEFAULTS["overrelax"],
-                target_accept: float = GIBBS_DEFAULTS["target_accept"],
+_DEFAULTS = Options()
+
+
+def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
+                moves: bool = _DEFAULTS.moves,
+                hold_bias_sd: int = _DEFAULTS.hold_bias_sd,
+                overrelax: float = _DEFAULTS.overrelax,
+                target_accept: float = _DEFAULTS.target_accept,
                 initial_point: dict | None = None) -> list:
     """The compound step for ``pm.sample(step=...)``, in sweep order (NUTS, if any, first).
 
     Parameters
     ----------
     model : pm.Model
-        A PMF or BPMF model from :func:`bayesrec.models.build_model`, identity link.
+        A model from :func:`bayesrec.models.build_model` whose spec declares a factor
+        structure (PMF, BPMF), identity link.
     hyper : {"exact", "nuts"}
         How BPMF's hyperparameters are updated (:class:`HyperGibbs`, or NUTS on
         their Markov blanket, with ``target_accept``).
@@ -116,13 +141,8 @@ def gibbs_steps(model: pm.Model, *, hyper: str = GIBBS_DEFAULTS["hyper"],
     initial_point : dict, optional
         For the NUTS step's set-up (default: the model's initial point).
     """
-    if hyper not in HYPER_STEPS:
-        raise InputError(f"hyper must be one of {HYPER_STEPS}, got {hyper!r}")
-    if (isinstance(overrelax, bool) or not isinstance(overrelax, (int, float))
-            or not -1.0 < overrelax < 1.0):
-        raise InputError(f"overrelax must be a number in (-1, 1), got {overrelax!r}")
-    if isinstance(hold_bias_sd, bool) or not isinstance(hold_bias_sd, int) or hold_bias_sd < 0:
-        raise InputError(f"hold_bias_sd must be a non-negative integer, got {hold_bias_sd!r}")
+    check(Options, "gibbs", {"hyper": hyper, "moves": moves, "hold_bias_sd": hold_bias_sd,
+                             "overrelax": overrelax, "target_accept": target_accept})
     layout = layout_of(model)
     names = [layout.user.factors, layout.item.factors]
     if layout.biases:
@@ -131,7 +151,7 @@ def gibbs_steps(model: pm.Model, *, hyper: str = GIBBS_DEFAULTS["hyper"],
         names.append("sigma")
     gibbs_rvs = [model[n] for n in names]
     value_vars = [model.rvs_to_values[rv] for rv in gibbs_rvs]
-    rescale = moves and layout.model_name == "bpmf" and layout.centred
+    rescale = moves and layout.hierarchical and layout.centred
     if rescale:  # FactorGibbs also rescales the Cholesky factors
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]
     specs = [(FactorGibbs, value_vars, {"hold_bias_sd": hold_bias_sd, "rescale": rescale,
@@ -165,32 +185,27 @@ def _moved_vars(model: pm.Model, layout: FactorLayout) -> list:
         names += [layout.user.bias, layout.item.bias, "offset"]
     if layout.centred:
         names += [layout.user.factors, layout.item.factors]
-    if layout.model_name == "bpmf":
+    if layout.hierarchical:
         names += ["user_factor_mean", "item_factor_mean", "user_factor_chol", "item_factor_chol"]
-        names += ["bias_sd"] if layout.biases else []
+    if layout.learned_bias_sd and layout.biases:
+        names += ["bias_sd"]
     return [model.rvs_to_values[model[n]] for n in names]
 
 
-def fit_gibbs(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> xr.DataTree:
-    """The ``gibbs`` method of :func:`bayesrec.inference.fit` (before its shared finishing).
+def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dict:
+    """The ``posterior`` and ``sample_stats`` of the block-Gibbs sampler.
 
-    ``opts`` are the checked options (:data:`GIBBS_DEFAULTS`).  ``init="prior"``
-    starts the chains from one prior draw (as NUTS's ``init="prior"``);
-    ``"auto"``: the model's initial point (factors at their prior mean).
+    ``init="prior"`` starts the chains from one prior draw (as NUTS's
+    ``init="prior"``); ``"auto"``: the model's initial point (factors at their prior mean).
     """
-    from bayesrec.inference.fit import initial_values, stored_var_names
-
-    for key in ("moves",):
-        if not isinstance(opts[key], bool):
-            raise InputError(f"{key} must be True or False, got {opts[key]!r}")
     initvals = initial_values(model, "prior", random_seed) if opts["init"] == "prior" else None
     steps = gibbs_steps(model, hyper=opts["hyper"], moves=opts["moves"],
                         hold_bias_sd=opts["hold_bias_sd"], overrelax=opts["overrelax"],
                         target_accept=opts["target_accept"])
-    cores = opts["cores"] or 1
-    return pm.sample(
-        draws=opts["draws"], tune=opts["tune"], chains=opts["chains"], cores=cores,
+    dt = pm.sample(
+        draws=opts["draws"], tune=opts["tune"], chains=opts["chains"], cores=opts["cores"] or 1,
         step=steps, random_seed=random_seed, progressbar=progressbar, nuts_sampler="pymc",
         var_names=stored_var_names(model), model=model, initvals=initvals,
         compute_convergence_checks=False, quiet=not progressbar,
     )
+    return sampled_groups(dt)

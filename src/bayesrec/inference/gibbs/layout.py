@@ -1,4 +1,9 @@
-"""What the Gibbs steps need to know about a PMF / BPMF model, read once from the model."""
+"""What the Gibbs steps need to know about a factor model, read once from the model.
+
+The model says which of its variables play which role by declaring a
+:class:`~bayesrec.models.hooks.FactorStructure` in its spec (PMF and BPMF do);
+the prior settings are read from its graph.  Nothing here knows a model by name.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,10 @@ from pytensor.tensor.exceptions import NotScalarConstantError
 
 from bayesrec.errors import InputError
 from bayesrec.inference.gibbs.kernels import SdPrior, csr_by
-from bayesrec.models.registry import model_info
+from bayesrec.models.hooks import FactorStructure
+from bayesrec.models.registry import get_spec, list_models, model_info
 
-__all__ = ["SUPPORTED", "FactorLayout", "layout_of", "read_priors"]
-
-SUPPORTED = ("pmf", "bpmf")
+__all__ = ["FactorLayout", "factor_structure_of", "layout_of", "read_priors", "supporting_models"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -44,16 +48,20 @@ class _Side:
 
 @dataclass(frozen=True)
 class FactorLayout:
-    """The structure of a PMF / BPMF model that the Gibbs steps rely on.
+    """The structure of a factor model that the Gibbs steps rely on.
 
-    Read by :func:`layout_of` from the registry metadata (``model.bayesrec_info``:
-    name, config, training ratings) and, for the prior settings, from the model's
-    graph (:func:`read_priors`); it raises :class:`InputError` for other models.  The
-    tests check the resulting conditionals against the model's log-density.  Points are PyMC points (value-variable names, transformed
+    Read by :func:`layout_of` from the model's declared
+    :class:`~bayesrec.models.hooks.FactorStructure`, its training ratings and, for the
+    prior settings, its graph (:func:`read_priors`); it raises :class:`InputError` for
+    models that declare none.  The tests check the resulting conditionals against the
+    model's log-density.  Points are PyMC points (value-variable names, transformed
     values: ``log`` of ``sigma`` and ``bias_sd``, packed Cholesky with a log diagonal).
+    ``hierarchical``: factor rows ``N(mean, L L^T)`` with learned ``mean`` and ``L``
+    (else a fixed ``N(0, s^2 I)``); ``learned_bias_sd``: biases with a learned sd.
     """
 
-    model_name: str
+    hierarchical: bool
+    learned_bias_sd: bool
     n_factors: int
     biases: bool
     centred: bool
@@ -76,7 +84,7 @@ class FactorLayout:
             keys += [self.user.bias, self.item.bias, "offset"]
         if self.noise is None:
             keys.append(self.value_names["sigma"])
-        if not self.centred and self.model_name == "bpmf":
+        if not self.centred and self.hierarchical:
             keys += [f"{s}_factor_mean" for s in ("user", "item")]
             keys += [self.value_names[f"{s}_factor_chol"] for s in ("user", "item")]
         return tuple(keys)
@@ -106,7 +114,7 @@ class FactorLayout:
     def side_prior(self, point: dict, side: str) -> tuple[np.ndarray, np.ndarray]:
         """``(mean, L)`` of the side's factor prior ``N(mean, L L^T)`` at ``point``."""
         k = self.n_factors
-        if self.model_name == "pmf":
+        if not self.hierarchical:
             return np.zeros(k), np.eye(k) * self.priors[f"{side}_factor_sd"]
         mean = np.asarray(point[f"{side}_factor_mean"], dtype=float)
         packed = np.array(point[self.value_names[f"{side}_factor_chol"]], dtype=float)
@@ -171,7 +179,7 @@ class FactorLayout:
         return float(point["offset"]) if self.biases else 0.0
 
     def bias_sd(self, point: dict) -> float:
-        if self.model_name == "pmf":
+        if not self.learned_bias_sd:
             return float(self.priors["bias_sd"])
         return float(np.exp(point[self.value_names["bias_sd"]]))
 
@@ -217,19 +225,19 @@ def _lkj_prior(model: pm.Model, name: str) -> tuple[float, SdPrior]:
     raise InputError(f"the gibbs method supports HalfNormal or Gamma sds in {name}, not {kind}")
 
 
-def read_priors(model: pm.Model, name: str, biases: bool, learned_noise: bool) -> dict:
+def read_priors(model: pm.Model, structure: FactorStructure) -> dict:
     """The prior settings the conditionals need, read from the model's own graph.
 
     Reading them from the graph (rather than from the factory's defaults) keeps the
     sampler in step with the factory; a family it does not expect raises.
     """
     priors = {}
-    if learned_noise:
+    if structure.noise is None:
         priors["noise_sd"] = _prior(model, "sigma", "HalfNormalRV")[1]
-    if biases:
+    if structure.biases:
         priors["offset_centre"], priors["offset_sd"] = _prior(model, "offset", "NormalRV")
     for side in ("user", "item"):
-        if name == "pmf":
+        if structure.factor_prior == "fixed":
             mean, priors[f"{side}_factor_sd"] = _prior(model, f"{side}_factors", "NormalRV")
             if mean != 0:
                 raise InputError(f"the gibbs method expects a zero prior mean for {side}_factors")
@@ -237,35 +245,47 @@ def read_priors(model: pm.Model, name: str, biases: bool, learned_noise: bool) -
             priors[f"{side}_mean_sd"] = _prior(model, f"{side}_factor_mean", "NormalRV")[1]
             priors[f"{side}_lkj_eta"], priors[f"{side}_sd_prior"] = _lkj_prior(
                 model, f"{side}_factor_chol")
-    if biases and name == "pmf":
+    if structure.biases and not structure.learned_bias_sd:
         sds = {_prior(model, f"{side}_bias", "NormalRV")[1] for side in ("user", "item")}
         if len(sds) > 1:
             raise InputError("the gibbs method expects one prior sd for user and item biases")
         priors["bias_sd"] = sds.pop()
-    elif biases:
+    elif structure.biases:
         priors["bias_sd_scale"] = _prior(model, "bias_sd", "HalfNormalRV")[1]
     return priors
 
 
-def layout_of(model: pm.Model) -> FactorLayout:
-    """The :class:`FactorLayout` of a PMF/BPMF model built by the registry."""
-    info = model_info(model)
-    if info is None or info.name not in SUPPORTED:
-        name = repr(info.name) if info is not None else "a custom model"
+def supporting_models() -> list[str]:
+    """Registered models that declare a factor structure (for messages)."""
+    return [s.name for s in list_models(kind="bayesian") if s.factor_structure is not None]
+
+
+def factor_structure_of(name: str, config: dict, what: str) -> FactorStructure:
+    """The factor structure the spec of model ``name`` declares for ``config``; models
+    without one raise, naming those that have one."""
+    spec = get_spec(name) if name != "custom" else None
+    if spec is None or spec.factor_structure is None:
+        shown = repr(name) if name != "custom" else "a model build_model did not make"
         raise InputError(
-            f"the gibbs method samples the {' and '.join(SUPPORTED)} factories only (built with "
-            f"bayesrec.models.build_model), not {name}; use method='nuts'"
+            f"{what} needs a model whose spec declares a factor structure (the registered "
+            f"{', '.join(supporting_models())}, built with bayesrec.models.build_model), not "
+            f"{shown}; use method='nuts' or predict(..., unknown='population')"
         )
-    config = info.config
-    if config.get("link", "identity") != "identity":
-        raise InputError("the gibbs method needs link='identity' (the logistic link has no "
-                         "Gaussian conditional); use method='nuts'")
+    structure = spec.factor_structure(config)
+    if structure.link != "identity":
+        raise InputError(f"{what} needs link='identity' (with the logistic link the factor "
+                         "rows have no Gaussian conditional); use method='nuts'")
+    return structure
+
+
+def layout_of(model: pm.Model, *, what: str = "the gibbs method") -> FactorLayout:
+    """The :class:`FactorLayout` of a model whose spec declares a factor structure."""
+    info = model_info(model)
+    structure = factor_structure_of(info.name if info else "custom",
+                                    info.config if info else {}, what)
     ratings = info.ratings
-    centred = info.name == "pmf" or config.get("parameterisation") == "centered"
-    suffix = "" if centred else "_std"
-    biases = bool(config.get("biases", True))
-    noise = config.get("noise", "learned")
-    priors = read_priors(model, info.name, biases, noise == "learned")
+    suffix = "" if structure.centred else "_std"
+    priors = read_priors(model, structure)
     user, item = ratings.user.astype(np.int64), ratings.item.astype(np.int64)
     rating = np.asarray(ratings.rating, dtype=np.float64)
     if len(model["user_idx"].get_value()) != len(rating):
@@ -275,12 +295,14 @@ def layout_of(model: pm.Model) -> FactorLayout:
     for name, rows, other, n in (("user", user, item, ratings.n_users),
                                  ("item", item, user, ratings.n_items)):
         indptr, other_sorted, rating_sorted = csr_by(rows, n, other, rating)
-        sides[name] = _Side(name, f"{name}_factors{suffix}", f"{name}_bias" if biases else None,
+        sides[name] = _Side(name, f"{name}_factors{suffix}",
+                            f"{name}_bias" if structure.biases else None,
                             indptr, other_sorted, rating_sorted)
     return FactorLayout(
-        model_name=info.name, n_factors=int(config["n_factors"]), biases=biases,
-        centred=centred, noise=None if noise == "learned" else float(noise), priors=priors,
-        offset_centre=priors.get("offset_centre", 0.0), user=sides["user"],
+        hierarchical=structure.factor_prior == "hierarchical",
+        learned_bias_sd=structure.learned_bias_sd, n_factors=structure.n_factors,
+        biases=structure.biases, centred=structure.centred, noise=structure.noise,
+        priors=priors, offset_centre=priors.get("offset_centre", 0.0), user=sides["user"],
         item=sides["item"], user_code=user, item_code=item, rating=rating,
         value_names={rv.name: model.rvs_to_values[rv].name for rv in model.free_RVs},
     )

@@ -55,7 +55,7 @@ class ScaleMoves(LayoutStep):
         self._balance(point)
         if loglik is not None:  # U_k s_k . V_k / s_k: the likelihood is unchanged
             lay.remember_log_likelihood(point, loglik)
-        if not (lay.model_name == "bpmf" and lay.centred):  # else FactorGibbs rescales
+        if not (lay.hierarchical and lay.centred):  # else FactorGibbs rescales
             for side in ("user", "item"):
                 self._scale_factors(point, side)
         if self.layout.biases:
@@ -88,7 +88,7 @@ class ScaleMoves(LayoutStep):
         lay = self.layout
         users = lay.factors_of(point, "user")
         items = lay.factors_of(point, "item")
-        if lay.model_name == "pmf":
+        if not lay.hierarchical:
             p = (lay.user.n_rows - lay.item.n_rows) / 2
             a = (users**2).sum(axis=0) / (2 * lay.priors["user_factor_sd"] ** 2)
             b = (items**2).sum(axis=0) / (2 * lay.priors["item_factor_sd"] ** 2)
@@ -140,7 +140,7 @@ class ScaleMoves(LayoutStep):
         dev = factors - mean
         parts = (dev, other) if side == "user" else (other, dev)
         quad, lin = self._likelihood_terms(*self._moments(point, *parts, 0.0), lay.sigma(point))
-        if lay.model_name == "pmf":
+        if not lay.hierarchical:
             power = dev.size - 1.0
             quad += (dev**2).sum() / (2 * lay.priors[f"{side}_factor_sd"] ** 2)
         else:
@@ -150,9 +150,9 @@ class ScaleMoves(LayoutStep):
             quad += sd_quad
             lin += sd_lin
         scale = draw_scale(self.rng, power, quad, lin, 1.0)
-        if lay.model_name == "pmf" or lay.centred:
+        if not lay.hierarchical or lay.centred:
             point[s.factors] = mean + scale * dev
-        if lay.model_name == "bpmf":
+        if lay.hierarchical:
             point[lay.value_names[f"{side}_factor_chol"]] = lay.scaled_chol(
                 point, side, np.full(k, scale))
 
@@ -172,7 +172,7 @@ class ScaleMoves(LayoutStep):
         quad, lin = self._likelihood_terms(*self._moments(point, no_u, no_i, 1.0),
                                            lay.sigma(point))
         tau = lay.bias_sd(point)
-        if lay.model_name == "pmf":  # fixed prior sd
+        if not lay.learned_bias_sd:  # fixed prior sd
             power = user_bias.size + item_bias.size - 1.0
             quad += (user_bias @ user_bias + item_bias @ item_bias) / (2 * tau**2)
         else:  # tau moves with the biases: only its HalfNormal prior changes
@@ -181,7 +181,7 @@ class ScaleMoves(LayoutStep):
         scale = draw_scale(self.rng, power, quad, lin, 1.0)
         point[lay.user.bias] = scale * user_bias
         point[lay.item.bias] = scale * item_bias
-        if lay.model_name == "bpmf":
+        if lay.learned_bias_sd:
             point[lay.value_names["bias_sd"]] = np.asarray(np.log(scale * tau))
 
 
@@ -199,7 +199,7 @@ class RidgeMoves(LayoutStep):
         if not lay.biases:
             return point, self._stats(point, {"shift_accepted": True})
         point = dict(point)
-        if lay.model_name == "bpmf":
+        if lay.hierarchical:
             self._partition(point)
         return point, self._stats(point, {"shift_accepted": self._shift(point)})
 
@@ -299,7 +299,7 @@ class RidgeMoves(LayoutStep):
         offset = float(point["offset"])
         gauss = self._shift_gaussian(point, users, items, b, c, offset)
         tau0 = lay.bias_sd(point)
-        learn_tau = lay.model_name == "bpmf"
+        learn_tau = lay.learned_bias_sd
         t, log_q_ratio, marginal = 0.0, 0.0, None
         if learn_tau:
             marginal = self._tau_marginal(tau0, gauss, b.size + c.size)
@@ -316,7 +316,7 @@ class RidgeMoves(LayoutStep):
         if not np.log(self.rng.uniform()) < log_ratio:
             return False
         for side, d in (("user", d_u), ("item", d_v)):
-            if lay.model_name == "bpmf":
+            if lay.hierarchical:
                 point[f"{side}_factor_mean"] = np.asarray(point[f"{side}_factor_mean"]) + d
             if lay.centred:  # non-centred: z is unchanged when U and its mean move together
                 point[lay.side(side).factors] = np.asarray(
@@ -350,7 +350,7 @@ class RidgeMoves(LayoutStep):
         h_0 = -e * (offset - lay.offset_centre) / s_m**2
         for j, (side, own) in enumerate((("user", users), ("item", items))):
             block = slice(j * k, (j + 1) * k)
-            if lay.model_name == "pmf":
+            if not lay.hierarchical:
                 sd = lay.priors[f"{side}_factor_sd"]
                 p_0[block, block] += np.eye(k) * own.shape[0] / sd**2
                 h_0[block] -= own.sum(axis=0) / sd**2

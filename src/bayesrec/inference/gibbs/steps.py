@@ -147,7 +147,7 @@ class FactorGibbs(LayoutStep):
                          model=model, blocked=blocked, rng=rng)
         self.overrelax = float(overrelax)
         self.hold_bias_sd = int(hold_bias_sd)
-        self.rescale = bool(rescale) and layout.model_name == "bpmf" and layout.centred
+        self.rescale = bool(rescale) and layout.hierarchical and layout.centred
         self.tune = False
         self._sweep = 0
 
@@ -169,7 +169,7 @@ class FactorGibbs(LayoutStep):
         """
         lay = self.layout
         if (self.tune and self._sweep < self.hold_bias_sd and lay.biases
-                and lay.model_name == "bpmf"):
+                and lay.learned_bias_sd):
             point[lay.value_names["bias_sd"]] = np.asarray(
                 np.log(lay.priors["bias_sd_scale"] / 20))
         self._sweep += 1

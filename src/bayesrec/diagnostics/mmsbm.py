@@ -1,4 +1,4 @@
-"""Interpretation helpers for the MMSBM: simulation, memberships, rating patterns, label matching.
+"""Reading an MMSBM fit: memberships, rating patterns, label matching, the package's EM.
 
 Group labels are exchangeable: two restarts (or chains) that found the same
 solution number their groups differently.  :func:`align_groups` permutes each
@@ -10,20 +10,15 @@ should still rest on predictions and log-likelihood, not on these tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-from bayesrec.data.ratings import Ratings
-from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError
-from bayesrec.models._common import check_positive, check_positive_int
+from bayesrec.inference.record import posterior_of
 
 __all__ = [
-    "simulate_mmsbm",
     "match_groups",
     "best_chain",
     "align_groups",
@@ -40,55 +35,6 @@ def level_probabilities_np(theta, eta, p, user, item) -> np.ndarray:
     flat = np.asarray(theta)[user] @ np.asarray(p).reshape(n_user_groups, -1)
     return (flat.reshape(len(user), n_item_groups, n_levels)
             * np.asarray(eta)[item][:, :, None]).sum(axis=1)
-
-
-def simulate_mmsbm(n_users: int, n_items: int, n_ratings: int, *, n_user_groups: int = 3,
-                   n_item_groups: int = 3, scale: RatingScale | Sequence[float] | str = "1-5",
-                   membership_concentration: float = 0.2, p_concentration: float = 0.3,
-                   seed: int | None = 0) -> tuple[Ratings, dict[str, np.ndarray]]:
-    """Ratings drawn from the MMSBM's generative process, with the true parameters.
-
-    Draws ``theta_u ~ Dirichlet(c)``, ``eta_i ~ Dirichlet(c)`` (``c`` =
-    ``membership_concentration``; small values give nearly pure memberships),
-    ``p_kl ~ Dirichlet(p_concentration)``, then ``n_ratings`` distinct (user, item)
-    pairs uniformly at random and, for each, a user group ``k ~ theta_u``, an item
-    group ``l ~ eta_i`` and a rating level ``r ~ p_kl``.
-
-    Returns
-    -------
-    ratings : Ratings
-        User and item ids are ``0..n_users-1`` and ``0..n_items-1`` (codes equal ids).
-    truth : dict
-        ``theta`` (users x K), ``eta`` (items x L), ``p`` (K x L x levels).
-    """
-    n_users, n_items = check_positive_int(n_users, "n_users"), check_positive_int(n_items, "n_items")
-    n_ratings = check_positive_int(n_ratings, "n_ratings", maximum=n_users * n_items)
-    n_user_groups = check_positive_int(n_user_groups, "n_user_groups")
-    n_item_groups = check_positive_int(n_item_groups, "n_item_groups")
-    membership_concentration = check_positive(membership_concentration, "membership_concentration")
-    p_concentration = check_positive(p_concentration, "p_concentration")
-    scale = RatingScale.coerce(scale, None)
-    if scale.levels is None:
-        raise InputError("simulate_mmsbm needs a discrete scale (levels), got a continuous one")
-    levels = np.asarray(scale.levels)
-    rng = np.random.default_rng(seed)
-    theta = rng.dirichlet(np.full(n_user_groups, membership_concentration), n_users)
-    eta = rng.dirichlet(np.full(n_item_groups, membership_concentration), n_items)
-    p = rng.dirichlet(np.full(len(levels), p_concentration), (n_user_groups, n_item_groups))
-    pairs = rng.choice(n_users * n_items, size=n_ratings, replace=False)
-    user, item = pairs // n_items, pairs % n_items
-    k = _draw_categorical(theta[user], rng)
-    l = _draw_categorical(eta[item], rng)  # noqa: E741 (the paper's notation)
-    level = _draw_categorical(p[k, l], rng)
-    ratings = Ratings.from_arrays(user, item, levels[level], scale=scale,
-                                  user_ids=np.arange(n_users), item_ids=np.arange(n_items))
-    return ratings, {"theta": theta, "eta": eta, "p": p}
-
-
-def _draw_categorical(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    cdf = np.cumsum(prob, axis=-1)
-    u = rng.random(prob.shape[0])[:, None] * cdf[:, -1:]
-    return np.minimum((cdf < u).sum(axis=-1), prob.shape[-1] - 1)
 
 
 def match_groups(estimate, reference) -> np.ndarray:
@@ -119,14 +65,11 @@ def best_chain(fit: xr.DataTree) -> int:
 
 
 def _posterior(fit) -> xr.Dataset:
-    if isinstance(fit, xr.DataTree):
-        if "posterior" not in fit.children:
-            raise InputError("expected a fit (a DataTree with a posterior group)")
-        fit = fit["posterior"].to_dataset()
-    missing = [v for v in ("theta", "eta", "p") if v not in fit]
+    post = posterior_of(fit)
+    missing = [v for v in ("theta", "eta", "p") if v not in post]
     if missing:
         raise InputError(f"not an MMSBM posterior: it has no {missing}")
-    return fit
+    return post
 
 
 def align_groups(fit, reference: int | None = None) -> xr.Dataset:

@@ -1,8 +1,14 @@
-r"""The embedded data set: ratings simulated from a known biased matrix factorisation.
+r"""Every simulator of the zoo, and the embedded data set made by one of them.
 
-No download is needed: :func:`load_synthetic` regenerates the same MovieLens-sized
-data set (943 users, 1682 items, 100,000 ratings on 1..5) from seed 0 every time,
-and returns the true parameters next to the ratings, so tests and notebooks can
+* :func:`simulate_ratings`: a biased low-rank model with skewed activity and
+  popularity, ratings rounded to 1..5 (PMF / BPMF's generative story);
+  :func:`load_synthetic` is the embedded MovieLens-sized data set (943 users,
+  1682 items, 100,000 ratings), regenerated from seed 0 every time, and
+  :func:`true_mean` the noiseless expected rating of pairs.
+* :func:`simulate_mmsbm`: the MMSBM's generative process (categorical ratings).
+* :func:`simulate_mpma`: MPMA's mixture of a global and two local low-rank models.
+
+Each returns the true parameters next to the ratings, so tests and notebooks can
 check that a model recovers what generated the data.
 """
 
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
@@ -17,9 +24,10 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
+from bayesrec.data.validate import check_positive, check_positive_int
 from bayesrec.errors import InputError
 
-__all__ = ["simulate_ratings", "load_synthetic", "true_mean"]
+__all__ = ["simulate_ratings", "load_synthetic", "true_mean", "simulate_mmsbm", "simulate_mpma"]
 
 LOW_RANK_VARIANCE = 0.4  # Var(U_u . V_i) = K * factor_sd**4 when factor_sd is not given
 MAX_USER_SHARE = 0.5  # no user rates more than half the items (unless n_ratings needs it)
@@ -214,6 +222,127 @@ def true_mean(truth: xr.Dataset, user_codes, item_codes) -> np.ndarray:
         + truth["item_bias"].to_numpy()[item_codes]
         + interaction
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# MMSBM and MPMA
+# ----------------------------------------------------------------------------------------------
+def simulate_mmsbm(n_users: int, n_items: int, n_ratings: int, *, n_user_groups: int = 3,
+                   n_item_groups: int = 3, scale: RatingScale | Sequence[float] | str = "1-5",
+                   membership_concentration: float = 0.2, p_concentration: float = 0.3,
+                   seed: int | None = 0) -> tuple[Ratings, dict[str, np.ndarray]]:
+    """Ratings drawn from the MMSBM's generative process, with the true parameters.
+
+    Draws ``theta_u ~ Dirichlet(c)``, ``eta_i ~ Dirichlet(c)`` (``c`` =
+    ``membership_concentration``; small values give nearly pure memberships),
+    ``p_kl ~ Dirichlet(p_concentration)``, then ``n_ratings`` distinct (user, item)
+    pairs uniformly at random and, for each, a user group ``k ~ theta_u``, an item
+    group ``l ~ eta_i`` and a rating level ``r ~ p_kl``.
+
+    Returns
+    -------
+    ratings : Ratings
+        User and item ids are ``0..n_users-1`` and ``0..n_items-1`` (codes equal ids).
+    truth : dict
+        ``theta`` (users x K), ``eta`` (items x L), ``p`` (K x L x levels).
+    """
+    n_users, n_items = check_positive_int(n_users, "n_users"), check_positive_int(n_items, "n_items")
+    n_ratings = check_positive_int(n_ratings, "n_ratings", maximum=n_users * n_items)
+    n_user_groups = check_positive_int(n_user_groups, "n_user_groups")
+    n_item_groups = check_positive_int(n_item_groups, "n_item_groups")
+    membership_concentration = check_positive(membership_concentration, "membership_concentration")
+    p_concentration = check_positive(p_concentration, "p_concentration")
+    scale = RatingScale.coerce(scale, None)
+    if scale.levels is None:
+        raise InputError("simulate_mmsbm needs a discrete scale (levels), got a continuous one")
+    levels = np.asarray(scale.levels)
+    rng = np.random.default_rng(seed)
+    theta = rng.dirichlet(np.full(n_user_groups, membership_concentration), n_users)
+    eta = rng.dirichlet(np.full(n_item_groups, membership_concentration), n_items)
+    p = rng.dirichlet(np.full(len(levels), p_concentration), (n_user_groups, n_item_groups))
+    pairs = rng.choice(n_users * n_items, size=n_ratings, replace=False)
+    user, item = pairs // n_items, pairs % n_items
+    k = _draw_categorical(theta[user], rng)
+    l = _draw_categorical(eta[item], rng)  # noqa: E741 (the paper's notation)
+    level = _draw_categorical(p[k, l], rng)
+    ratings = Ratings.from_arrays(user, item, levels[level], scale=scale,
+                                  user_ids=np.arange(n_users), item_ids=np.arange(n_items))
+    return ratings, {"theta": theta, "eta": eta, "p": p}
+
+
+def _draw_categorical(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cdf = np.cumsum(prob, axis=-1)
+    u = rng.random(prob.shape[0])[:, None] * cdf[:, -1:]
+    return np.minimum((cdf < u).sum(axis=-1), prob.shape[-1] - 1)
+
+
+def _draw_categorical(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    cdf = np.cumsum(prob, axis=-1)
+    u = rng.random(prob.shape[0])[:, None] * cdf[:, -1:]
+    return np.minimum((cdf < u).sum(axis=-1), prob.shape[-1] - 1)
+
+
+def simulate_mpma(n_users: int, n_items: int, n_ratings: int, *, n_factors: int = 2,
+                  n_user_clusters: int = 2, n_item_clusters: int = 2,
+                  weights=(0.5, 0.3, 0.2), sigmas=(0.3, 0.6, 1.0), factor_sd: float = 0.8,
+                  global_mean: float = 3.5, bias_sd: float = 0.3,
+                  seed: int | None = 0) -> tuple[Ratings, dict[str, np.ndarray]]:
+    """Ratings drawn from MPMA's generative process (``local_prior="independent"``).
+
+    Draws balanced random clusters, every factor matrix of the three components
+    (``N(0, factor_sd^2)``), biases ``N(0, bias_sd^2)``, then ``n_ratings`` distinct
+    pairs uniformly at random and, for each, a component ``z ~ weights`` and
+    ``r = m + b_u + c_i + f^{(z)}_{ui} + N(0, sigmas[z]^2)``.  Ratings are not
+    rounded: the scale is continuous (the data range widened by 5 % each side).
+
+    Returns
+    -------
+    ratings : Ratings
+        Ids ``0..n_users-1`` / ``0..n_items-1`` (codes equal ids; every id is in
+        the universe even if unrated).
+    truth : dict
+        ``weights``, ``sigmas``, ``user_clusters``, ``item_clusters``, ``component``
+        (z of each rating, in ``ratings`` order), ``component_mu`` (ratings x 3), and
+        ``params``: every other parameter under the name of its variable in
+        :func:`~bayesrec.models.mpma.mpma` (factor matrices, biases, offset).
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.asarray(weights, dtype=float)
+    sigmas = np.asarray(sigmas, dtype=float)
+    if weights.shape != (3,) or sigmas.shape != (3,) or not np.isclose(weights.sum(), 1.0):
+        raise InputError("weights (summing to 1) and sigmas must have one entry per component")
+    if n_ratings > n_users * n_items:
+        raise InputError(f"n_ratings={n_ratings} exceeds the {n_users * n_items} possible pairs")
+    user_cl = rng.permutation(np.arange(n_users) % n_user_clusters)
+    item_cl = rng.permutation(np.arange(n_items) % n_item_clusters)
+
+    def draw(*shape):
+        return rng.normal(0.0, factor_sd, (*shape, n_factors))
+
+    U, V, P, Q = draw(n_users), draw(n_items), draw(n_users), draw(n_user_clusters, n_items)
+    T, S = draw(n_items), draw(n_item_clusters, n_users)
+    b_u, b_i = rng.normal(0, bias_sd, n_users), rng.normal(0, bias_sd, n_items)
+    flat = np.sort(rng.choice(n_users * n_items, size=n_ratings, replace=False))
+    user, item = flat // n_items, flat % n_items
+    base = global_mean + b_u[user] + b_i[item]
+    comp_mu = np.stack([
+        base + (U[user] * V[item]).sum(1),
+        base + (P[user] * Q[user_cl[user], item]).sum(1),
+        base + (S[item_cl[item], user] * T[item]).sum(1),
+    ], axis=1)
+    z = rng.choice(3, size=n_ratings, p=weights)
+    r = comp_mu[np.arange(n_ratings), z] + rng.normal(0, 1, n_ratings) * sigmas[z]
+    pad = 0.05 * (r.max() - r.min())
+    ratings = Ratings.from_arrays(user, item, r,
+                                  scale=RatingScale.interval(r.min() - pad, r.max() + pad),
+                                  user_ids=np.arange(n_users), item_ids=np.arange(n_items))
+    truth = {"weights": weights, "sigmas": sigmas, "user_clusters": user_cl,
+             "item_clusters": item_cl, "component": z, "component_mu": comp_mu,
+             "params": {"user_factors": U, "item_factors": V, "user_local_user_factors": P,
+                        "user_local_item_factors": Q, "item_local_item_factors": T,
+                        "item_local_user_factors": S, "user_bias": b_u, "item_bias": b_i,
+                        "offset": np.asarray(global_mean, dtype=float)}}
+    return ratings, truth
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Pieces every model factory shares: coords, data containers, prior overrides."""
+"""Building blocks every model factory shares: coords, data containers, priors, likelihoods."""
 
 from __future__ import annotations
 
@@ -9,9 +9,20 @@ import numpy as np
 import pymc as pm
 
 from bayesrec.data.ratings import Ratings
+from bayesrec.data.validate import check_positive, check_positive_int
 from bayesrec.errors import InputError
 
-__all__ = ["rating_coords", "pair_data", "merge_priors", "check_positive_int", "check_positive"]
+__all__ = [
+    "check_link",
+    "check_noise",
+    "check_positive",
+    "check_positive_int",
+    "gaussian_likelihood",
+    "merge_priors",
+    "pair_data",
+    "rating_coords",
+    "with_biases",
+]
 
 
 def rating_coords(ratings: Ratings, **extra) -> dict[str, Any]:
@@ -40,7 +51,16 @@ def pair_data(ratings: Ratings):
 
 def merge_priors(defaults: Mapping[str, Any], priors: Mapping[str, Any] | None,
                  model: str) -> dict[str, Any]:
-    """Defaults overridden by the caller's ``priors``; unknown keys raise listing valid ones."""
+    """Defaults overridden by the caller's ``priors``, checked when the model is built.
+
+    Every prior setting of the zoo is a positive scale or concentration: a value
+    that is not a positive finite number (a string, a distribution object, a
+    boolean) raises here, naming the key, instead of failing deep inside PyTensor
+    at fit time.  Unknown keys raise listing the valid ones.
+    """
+    if priors is not None and not isinstance(priors, Mapping):
+        raise InputError(f"priors of {model} must be a dict of prior settings by name "
+                         f"(valid keys: {sorted(defaults)}), got {type(priors).__name__}")
     priors = dict(priors or {})
     unknown = sorted(set(priors) - set(defaults))
     if unknown:
@@ -49,28 +69,13 @@ def merge_priors(defaults: Mapping[str, Any], priors: Mapping[str, Any] | None,
         )
     merged = {**defaults, **priors}
     for key, value in merged.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not np.isfinite(value) or value <= 0:
-                raise InputError(f"prior {key!r} of {model} must be a positive number, got {value}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not np.isfinite(value) or value <= 0):
+            raise InputError(f"prior {key!r} of {model} must be a positive number, got {value!r}"
+                             + (" (a string: write the number without quotes)"
+                                if isinstance(value, str) else ""))
+        merged[key] = float(value)
     return merged
-
-
-def check_positive_int(value, name: str, *, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise InputError(f"{name} must be at most {maximum}, got {value}")
-    return int(value)
-
-
-def check_positive(value, name: str, *, allow_none: bool = False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (
-        np.isfinite(value) and value > 0
-    ):
-        raise InputError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 LINKS = ("identity", "logistic")

@@ -32,6 +32,7 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
 
 from bayesrec.errors import InputError
+from bayesrec.inference.record import FitRecord, posterior_of, swapped_pairs
 
 __all__ = [
     "DrawEvaluator",
@@ -124,16 +125,6 @@ def draw_evaluator(model: pm.Model, var_names: Sequence[str] = ("mu",), *,
     return per_model[key]
 
 
-def _posterior(fit) -> xr.Dataset:
-    if isinstance(fit, xr.DataTree):
-        if "posterior" not in fit.children:
-            raise InputError("the DataTree has no posterior group")
-        return fit["posterior"].to_dataset()
-    if isinstance(fit, xr.Dataset):
-        return fit
-    raise InputError(f"expected a fit DataTree or a posterior Dataset, got {type(fit).__name__}")
-
-
 def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
                      max_elements: int = MAX_ELEMENTS
                      ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
@@ -144,7 +135,7 @@ def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
     ``max_elements``.  Yields ``(draw_slice, {output: array (chain, draw, ...)})``.
     The caller sets the pairs (with the model's data containers) beforehand.
     """
-    post = _posterior(posterior)
+    post = posterior_of(posterior)
     missing = [n for n in evaluator.inputs if n not in post]
     if missing:
         raise InputError(f"the posterior lacks the free variable(s) {missing} of the model")
@@ -188,26 +179,16 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
         One variable per name, dims ``(chain, draw, pair, ...)``, with ``user`` and
         ``item`` id coordinates along ``pair``.
     """
-    from bayesrec.inference.fitdata import (
-        check_fit,
-        fit_universe,
-        id_codes,
-        model_from_fit,
-        swapped_pairs,
-    )
-
-    check_fit(fit)
-    model = model if model is not None else model_from_fit(fit)
-    user_index, item_index, _ = fit_universe(fit)
+    record = FitRecord(fit)
+    model = record.model(model)
+    train = record.ratings
     if users is None and items is None:
-        const = fit["constant_data"].to_dataset()
-        ucodes = const["user_idx"].values.astype(np.int64)
-        icodes = const["item_idx"].values.astype(np.int64)
+        ucodes, icodes = train.user, train.item
     else:
-        ucodes, icodes = id_codes(user_index, users, "user"), id_codes(item_index, items, "item")
+        ucodes, icodes = train.user_codes_of(users), train.item_codes_of(items)
         if len(ucodes) != len(icodes):
             raise InputError(f"mismatched lengths: {len(ucodes)} users and {len(icodes)} items")
-    post = _posterior(fit) if posterior is None else posterior
+    post = posterior_of(fit) if posterior is None else posterior
     evaluator = draw_evaluator(model, tuple(var_names))
     parts: dict[str, list] = {v: [] for v in var_names}
     with swapped_pairs(model, ucodes, icodes):
@@ -223,8 +204,8 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
             dims = ("obs", *(f"{v}_dim_{k}" for k in range(arr.ndim - 3)))
         data[v] = (("chain", "draw", "pair", *dims[1:]), arr)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values,
-              "user": ("pair", user_index.to_numpy()[ucodes]),
-              "item": ("pair", item_index.to_numpy()[icodes])}
+              "user": ("pair", train.users.to_numpy()[ucodes]),
+              "item": ("pair", train.items.to_numpy()[icodes])}
     return xr.Dataset(data, coords=coords)
 
 
@@ -232,11 +213,8 @@ def log_likelihood_draws(fit: xr.DataTree, *, model: pm.Model | None = None,
                          posterior: xr.Dataset | None = None,
                          max_elements: int = MAX_ELEMENTS) -> xr.DataArray:
     """Training log-likelihood of every draw, summed over observations: ``(chain, draw)``."""
-    from bayesrec.inference.fitdata import check_fit, model_from_fit
-
-    check_fit(fit)
-    model = model if model is not None else model_from_fit(fit)
-    post = _posterior(fit) if posterior is None else posterior
+    model = FitRecord(fit).model(model)
+    post = posterior_of(fit) if posterior is None else posterior
     evaluator = draw_evaluator(model, (), log_likelihood=True)
     n_obs = fit["constant_data"].to_dataset()["user_idx"].size
     blocks = [out[LOG_LIKELIHOOD] for _, out in

@@ -1,0 +1,106 @@
+"""Data sets by name: the embedded one, MovieLens 100K and its folds, or a ratings file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bayesrec.data.movielens import load_movielens, movielens_folds
+from bayesrec.data.ratings import Ratings
+from bayesrec.data.simulate import load_synthetic
+from bayesrec.data.splits import kfold as kfold_splits
+from bayesrec.errors import InputError
+
+__all__ = ["MOVIELENS_FOLDS", "MOVIELENS_NAMES", "load_dataset", "read_ratings_file"]
+
+#: The five-fold cross-validation that ships with MovieLens 100K.
+MOVIELENS_FOLDS = ("u1", "u2", "u3", "u4", "u5")
+#: Names that mean MovieLens 100K.
+MOVIELENS_NAMES = ("ml-100k", "ml100k", "movielens", "movielens-100k")
+
+
+def _check_kfold(kfold) -> int:
+    if isinstance(kfold, bool) or not isinstance(kfold, (int, np.integer)) or kfold < 2:
+        raise InputError(f"kfold must be an integer >= 2, got {kfold!r}")
+    return int(kfold)
+
+
+def read_ratings_file(path: str | Path) -> Ratings:
+    """Ratings from a CSV/TSV file with a ``user,item,rating[,timestamp]`` header.
+
+    A file without a header whose rows are three or four numbers (the MovieLens
+    ``u.data`` layout) is read as user, item, rating[, timestamp].
+    """
+    path = Path(path)
+    try:
+        return Ratings.from_csv(path)
+    except InputError:
+        with path.open() as fh:
+            fields = [f for f in re.split(r"[\t,;| ]+", fh.readline().strip()) if f]
+        if not 3 <= len(fields) <= 4 or not all(_is_number(f) for f in fields):
+            raise
+    return Ratings.from_csv(path, names=["user", "item", "rating", "timestamp"][:len(fields)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_dataset(name: str, *, data_home=None, folds: Sequence[str] | None = None,
+                 kfold: int | None = None, seed: int | None = 0) -> tuple[str, list]:
+    """A dataset's description and its list of splits.
+
+    Parameters
+    ----------
+    name : str
+        ``"synthetic"`` (the embedded dataset), ``"ml-100k"`` (MovieLens 100K
+        from ``data_home``) or the path of a CSV/TSV ratings file.
+    data_home : path, optional
+        Where MovieLens lives (see :func:`bayesrec.data.movielens.get_data_home`).
+    folds : sequence of str, optional
+        MovieLens's own folds (``u1``..``u5``, ``ua``, ``ub``); only for ``ml-100k``,
+        where they are the default (u1..u5).
+    kfold : int, optional
+        Random k-fold cross-validation with ``seed`` (default 5 folds for datasets
+        other than MovieLens).
+    seed : int, optional
+        Seed of the k-fold assignment.
+    """
+    if not isinstance(name, str) or not name:
+        raise InputError(f"dataset must be 'synthetic', 'ml-100k' or a file path, got {name!r}")
+    is_movielens = name.lower() in MOVIELENS_NAMES
+    if folds is not None and not is_movielens:
+        raise InputError(
+            f"folds (--folds) apply only to ml-100k, not to {name!r}; use kfold (--kfold K)"
+        )
+    if folds is not None and kfold is not None:
+        raise InputError("give either folds (--folds) or kfold (--kfold), not both")
+    if kfold is not None:
+        kfold = _check_kfold(kfold)
+    if is_movielens:
+        if kfold is not None:
+            ratings = load_movielens("100k", data_home=data_home)
+            return (f"ml-100k ({kfold}-fold, seed {seed})",
+                    kfold_splits(ratings, k=kfold, seed=seed))
+        names = tuple(folds) if folds is not None else MOVIELENS_FOLDS
+        if not names:
+            raise InputError("folds is empty; give MovieLens fold names such as u1,u2")
+        return f"ml-100k ({','.join(names)})", movielens_folds(names, data_home=data_home)
+    kfold = 5 if kfold is None else kfold
+    if name.lower() == "synthetic":
+        ratings, _truth = load_synthetic()
+        return f"synthetic ({kfold}-fold, seed {seed})", kfold_splits(ratings, k=kfold, seed=seed)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise InputError(
+            f"unknown dataset {name!r}: not 'synthetic' or 'ml-100k', and no file at {path}"
+        )
+    ratings = read_ratings_file(path)
+    return f"{path.name} ({kfold}-fold, seed {seed})", kfold_splits(ratings, k=kfold, seed=seed)

@@ -1,0 +1,79 @@
+"""What a model declares for inference to look up: descriptions, not inference code.
+
+A model's spec (:class:`~bayesrec.models.registry.ModelSpec`) may carry hooks that
+let a model-agnostic inference method exploit its structure:
+
+* :class:`EMStep`: the model is a Dirichlet mixture whose MAP has a closed-form
+  EM step; the hook computes the E-step's expected counts (MMSBM).
+* :class:`FactorStructure`: the model is a biased matrix factorisation with
+  Gaussian ratings whose factor rows have Gaussian conditionals; the block-Gibbs
+  sampler and fold-in read which variables play which role and how they are
+  parameterised (PMF, BPMF).
+
+Inference never asks for a model by name: it asks the model's spec for these
+hooks, and refuses a method when the hook it needs is absent.  They live in the
+models layer because they describe a model; they import nothing from inference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pymc as pm
+
+__all__ = ["EMStep", "ExpectedCounts", "FactorStructure"]
+
+#: ``expected_counts(model, point) -> (log_likelihood, {free variable name: counts})``,
+#: ``point`` mapping each free variable's name to its (constrained) value.
+ExpectedCounts = Callable[[pm.Model, dict], tuple[float, dict]]
+
+
+@dataclass(frozen=True)
+class EMStep:
+    """How to compute a Dirichlet mixture's expected counts (the E-step of EM).
+
+    ``expected_counts(model, point)`` returns the training log-likelihood at
+    ``point`` and, for every free variable, an array of its shape holding
+    ``x * d loglik / d x`` (the expected number of times each component of each
+    simplex is chosen).  It reads the data from the model (its data containers and
+    observed values).  ``thread_safe=True`` lets independent restarts run in
+    parallel threads (worth it when the computation releases the GIL).
+    """
+
+    expected_counts: ExpectedCounts
+    description: str = ""
+    thread_safe: bool = False
+
+
+@dataclass(frozen=True)
+class FactorStructure:
+    r"""The roles of a biased matrix-factorisation model's variables.
+
+    .. math::
+
+        r_{ui} \sim \mathcal N(m + b_u + c_i + U_u^\top V_i,\ \sigma^2)
+
+    with, for the factor rows of each side, either a fixed prior
+    ``Normal(0, s^2 I)`` (``factor_prior="fixed"``, PMF) or a hierarchical one
+    ``Normal(mu, L L^T)`` with a Normal prior on ``mu`` and an LKJ-Cholesky prior on
+    ``L`` (``factor_prior="hierarchical"``, BPMF); biases with a fixed prior sd, or a
+    learned common sd (``bias_sd``).  Variable names follow the factories'
+    convention: ``user_factors``, ``item_factors`` (or ``*_factors_std`` when
+    non-centred: :math:`U = \mu + z L^\top`), ``user_bias``, ``item_bias``,
+    ``offset``, ``sigma``, ``bias_sd``, ``*_factor_mean``, ``*_factor_chol``.
+    Prior settings are read from the model's graph, not from here.
+    """
+
+    n_factors: int
+    factor_prior: Literal["fixed", "hierarchical"]
+    centred: bool = True
+    biases: bool = True
+    learned_bias_sd: bool = False
+    noise: float | None = None  # a fixed noise sd, or None when sigma is learned
+    link: str = "identity"
+
+
+#: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.
+FactorStructureOf = Callable[[Mapping[str, Any]], FactorStructure]

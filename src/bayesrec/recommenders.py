@@ -1,0 +1,137 @@
+"""Every registered model behind one fit/predict/recommend interface.
+
+:func:`make_recommender` makes a :class:`~bayesrec.models.base.Recommender` for any
+registered model: a baseline's own class, or a :class:`BayesianRecommender` that
+builds the model with :func:`~bayesrec.models.build_model` and fits it with
+:func:`~bayesrec.inference.fit`.  It is what evaluation and the CLI use, and it adds
+nothing of its own: ``make_recommender(name, method, random_seed=s).fit(train)``
+makes the same fit as ``fit(build_model(name, train), method, random_seed=s)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Self
+
+import numpy as np
+import xarray as xr
+
+from bayesrec.data.ratings import Ratings
+from bayesrec.errors import UnknownIdError
+from bayesrec.inference.fit import fit as run_fit
+from bayesrec.inference.fit import method_options
+from bayesrec.inference.predict import predict, recommend
+from bayesrec.models.base import Recommender
+from bayesrec.models.registry import build_model, get_spec
+
+__all__ = ["BayesianRecommender", "make_recommender"]
+
+
+class BayesianRecommender(Recommender):
+    """Build a registered model on the training ratings and fit it with one method.
+
+    Parameters
+    ----------
+    name : str
+        Registry name of the model (``"pmf"``, ``"bpmf"``, ...).
+    method : str
+        Inference method for :func:`bayesrec.inference.fit`.
+    options : dict
+        Model (factory) options, a ``preset`` among them if wanted.
+    fit_options : dict
+        Method options (draws, tune, chains, ...).
+    random_seed : int, optional
+    progressbar : bool, optional
+        As for :func:`bayesrec.inference.fit` (default: automatic).
+
+    After :meth:`fit`, ``model_`` is the PyMC model and ``fit_`` the DataTree.
+    Predictions use the seed :func:`~bayesrec.inference.predict` derives from the fit.
+    """
+
+    def __init__(self, name: str, *, method: str = "map", options: dict | None = None,
+                 fit_options: dict | None = None, random_seed: int | None = None,
+                 progressbar: bool | None = None):
+        self.name = name
+        self.method = method
+        self.options = dict(options or {})
+        self.fit_options = dict(fit_options or {})
+        self.random_seed = random_seed
+        self.progressbar = progressbar
+        self.model_ = None
+        self.fit_: xr.DataTree | None = None
+
+    def fit(self, train: Ratings) -> Self:
+        self.model_ = build_model(self.name, train, **self.options)
+        self.fit_ = run_fit(self.model_, self.method, random_seed=self.random_seed,
+                            progressbar=self.progressbar, **self.fit_options)
+        self.train_ = train
+        return self
+
+    def predict_codes(self, user_codes, item_codes, **kwargs) -> xr.Dataset:
+        train = self._require_fitted()
+        user_codes, item_codes = np.asarray(user_codes), np.asarray(item_codes)
+        if (user_codes < 0).any() or (item_codes < 0).any():
+            raise UnknownIdError(
+                f"{int((user_codes < 0).sum())} user(s) and {int((item_codes < 0).sum())} "
+                f"item(s) are unknown to the fitted {self.name} model; predict them by id "
+                "with .predict(users, items) to get population predictions"
+            )
+        return predict(self.fit_, train.users.to_numpy()[user_codes],
+                       train.items.to_numpy()[item_codes], model=self.model_, **kwargs)
+
+    def predict(self, users, items, **kwargs) -> xr.Dataset:
+        """Predict pairs by raw ids; ids unseen in training get population predictions."""
+        self._require_fitted()
+        return predict(self.fit_, users, items, model=self.model_, **kwargs)
+
+    def recommend(self, users, n: int = 10, *, exclude_rated: bool = True, **kwargs) -> xr.Dataset:
+        self._require_fitted()
+        return recommend(self.fit_, users, n, exclude_rated=exclude_rated, model=self.model_,
+                         **kwargs)
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.fit_ is not None else "not fitted"
+        return f"BayesianRecommender({self.name!r}, method={self.method!r}, {state})"
+
+
+def make_recommender(name: str, method: str | None = None, *, options: dict | None = None,
+                     fit_options: dict | None = None, fast: bool = False,
+                     random_seed: int | None = None, progressbar: bool | None = None
+                     ) -> Recommender:
+    """A fit/predict :class:`~bayesrec.models.base.Recommender` for any registered model.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    method : str, optional
+        Inference method for Bayesian models (default: the model's default);
+        baselines accept only ``None`` or ``"fit"``.
+    options : dict
+        Model options (factory keywords, a ``preset``, or baseline constructor keywords).
+    fit_options : dict
+        Options for :func:`bayesrec.inference.fit` (draws, tune, chains, ...).  The
+        model's own settings for the method (its spec's ``fit_defaults``) are applied
+        by ``fit`` itself, whatever the entry point.
+    fast : bool
+        Start from the model's fast settings (demo, tests): its fast model options,
+        its fast fit options for the method and, when ``method`` is None, its fast
+        method.
+    random_seed : int, optional
+    progressbar : bool, optional
+        For Bayesian models, as for :func:`bayesrec.inference.fit`.
+
+    Options are checked here, before any data is touched.
+    """
+    spec = get_spec(name)
+    method = spec.resolve_method(method, fast=fast)
+    options = spec.model_options(options, fast=fast)
+    if spec.kind == "baseline":
+        kwargs = dict(options)
+        if "random_seed" in inspect.signature(spec.build).parameters:
+            kwargs["random_seed"] = random_seed
+        return spec.build(**kwargs)
+    fit_options = spec.fit_options(method, fit_options, fast=fast)
+    method_options(method, spec=spec, **fit_options)  # check names and values now
+    return BayesianRecommender(name, method=method, options=options, fit_options=fit_options,
+                               random_seed=random_seed, progressbar=progressbar)
