@@ -16,7 +16,8 @@ names (``ml-100k/u.data`` or ``u.data``): members with unsafe paths (``../``),
 or one of our files twice or in another folder, are refused either way.
 
 ``download=True`` fetches the archive from GroupLens when it is not found
-locally, and checks its SHA-256 before keeping it.
+locally: at most ``DOWNLOAD_MAX_BYTES`` bytes within ``DOWNLOAD_DEADLINE``
+seconds, kept only when its SHA-256 matches.
 
 F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and
 Context. ACM Transactions on Interactive Intelligent Systems 5(4): 19.
@@ -24,12 +25,8 @@ Context. ACM Transactions on Interactive Intelligent Systems 5(4): 19.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,6 +34,7 @@ import numpy as np
 import pandas as pd
 import platformdirs
 
+from bayesrec.data._download import download_verified
 from bayesrec.data._files import LocalSource, is_file
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
@@ -60,6 +58,7 @@ GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 # SHA-256 of ml-100k.zip (4924029 bytes) as recorded by tensorflow_datasets
 # (tensorflow_datasets/url_checksums/movielens.txt); its MD5 is 0e33842e24a9c977be4e0107933c0723.
 ML100K_SHA256 = "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229"
+ML100K_BYTES = 4_924_029
 # size in bytes and SHA-256 of each file the loader reads, from the GroupLens copy
 ML100K_FILES: dict[str, tuple[int, str]] = {
     "u.data": (1_979_173, "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"),
@@ -83,6 +82,9 @@ ML100K_FILES: dict[str, tuple[int, str]] = {
 }
 # as published in u.info
 ML100K_COUNTS = {"ratings": 100_000, "users": 943, "items": 1_682}
+# limits of download_movielens: a little above the archive's size, and five minutes
+DOWNLOAD_MAX_BYTES = 5_500_000
+DOWNLOAD_DEADLINE = 300.0
 DATA_ENV = "BAYESREC_DATA"
 FOLD_NAMES = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 _FOLDER = "ml-100k"
@@ -161,12 +163,15 @@ def download_movielens(
     url: str | None = None,
     sha256: str | None = None,
     timeout: float = 60.0,
+    deadline: float | None = None,
+    max_bytes: int | None = None,
 ) -> Path:
     """Download ``ml-100k.zip`` into the data home and verify its SHA-256.
 
-    The archive is written to a temporary file in the data home, hashed while it
-    streams, and renamed into place only when the hash matches; on a mismatch
-    the temporary file is deleted and :class:`InputError` is raised.
+    The archive is streamed to a temporary file in the data home, hashed as it
+    arrives, and renamed into place only when the hash matches.  A response
+    larger than ``max_bytes`` or slower than ``deadline`` is abandoned; on any
+    failure the temporary file is deleted, so nothing partial is left behind.
 
     Parameters
     ----------
@@ -176,41 +181,43 @@ def download_movielens(
         Source and expected hash; default to the module's ``GROUPLENS_URL`` and
         ``ML100K_SHA256``.
     timeout : float
-        Seconds to wait for the server.
+        Seconds to wait for the server to connect or to send more bytes.
+    deadline : float, optional
+        Seconds for the whole download (default ``DOWNLOAD_DEADLINE``, 300); it
+        may be overrun by at most ``timeout``.
+    max_bytes : int, optional
+        The most bytes accepted (default ``DOWNLOAD_MAX_BYTES``, a little above
+        the 4,924,029 bytes of ``ml-100k.zip``); raise it for another archive.
 
     Returns
     -------
     Path
         The verified archive.
+
+    Raises
+    ------
+    InputError
+        The hash is wrong, the response is too large, or the data home cannot
+        be written.
+    TimeoutError
+        The deadline passed (a :class:`OSError`).
+    OSError
+        The server could not be reached.
     """
-    url = GROUPLENS_URL if url is None else url
-    expected = (ML100K_SHA256 if sha256 is None else sha256).lower()
     home = get_data_home(data_home)
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / _ARCHIVE
-    fd, tmp_name = tempfile.mkstemp(dir=home, prefix=".ml-100k.", suffix=".part")
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            while chunk := resp.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        got = digest.hexdigest()
-        if got != expected:
-            raise InputError(
-                f"checksum mismatch for {url}: expected SHA-256 {expected}, got {got}; the "
-                f"download was deleted. Retry, or put a verified {_ARCHIVE} in {home} by hand"
-            )
-        os.replace(tmp, target)
-    except urllib.error.URLError as exc:
-        raise OSError(
-            f"could not download {url} ({exc.reason}); download it by hand and put "
-            f"{_ARCHIVE} in {home}"
-        ) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the data home {home}: {exc.strerror or exc}; pass a "
+                         f"writable data_home= (or set {DATA_ENV})") from None
+    return download_verified(
+        GROUPLENS_URL if url is None else url,
+        home / _ARCHIVE,
+        sha256=ML100K_SHA256 if sha256 is None else sha256,
+        timeout=timeout,
+        deadline=DOWNLOAD_DEADLINE if deadline is None else deadline,
+        max_bytes=DOWNLOAD_MAX_BYTES if max_bytes is None else max_bytes,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
