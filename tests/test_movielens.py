@@ -43,21 +43,34 @@ def _ratings_lines(rows) -> str:
     return "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows)
 
 
-def write_tiny_movielens(folder: Path) -> Path:
-    """Write a MovieLens-100K-format folder with 4 users, 5 items and 8 ratings."""
-    folder.mkdir(parents=True)
-    (folder / "u.data").write_text(_ratings_lines(RATINGS))
-    (folder / "u1.base").write_text(_ratings_lines(r for r in RATINGS if r[:2] not in U1_TEST))
-    (folder / "u1.test").write_text(_ratings_lines(r for r in RATINGS if r[:2] in U1_TEST))
+def tiny_files() -> dict[str, bytes]:
+    """The files of a MovieLens-100K-format data set with 4 users, 5 items and 8 ratings."""
     genre_names = movielens.GENRES
-    (folder / "u.genre").write_text("".join(f"{g}|{k}\n" for k, g in enumerate(genre_names)) + "\n")
     lines = []
     for item, title in TITLES.items():
         flags = "|".join("1" if g in GENRES[item] else "0" for g in genre_names)
         url = "" if item == 50 else f"http://us.imdb.com/M/title-exact?{item}"
         lines.append(f"{item}|{title}|{DATES[item]}||{url}|{flags}\n")
-    (folder / "u.item").write_bytes("".join(lines).encode("latin-1"))
-    (folder / "u.user").write_text("".join("|".join(map(str, u)) + "\n" for u in USERS))
+    return {
+        "u.data": _ratings_lines(RATINGS).encode(),
+        "u1.base": _ratings_lines(r for r in RATINGS if r[:2] not in U1_TEST).encode(),
+        "u1.test": _ratings_lines(r for r in RATINGS if r[:2] in U1_TEST).encode(),
+        "u.genre": ("".join(f"{g}|{k}\n" for k, g in enumerate(genre_names)) + "\n").encode(),
+        "u.item": "".join(lines).encode("latin-1"),
+        "u.user": "".join("|".join(map(str, u)) + "\n" for u in USERS).encode(),
+    }
+
+
+# size and SHA-256 of the tiny files, registered in place of the real ones by `tiny_checksums`
+TINY_CHECKSUMS = {name: (len(data), hashlib.sha256(data).hexdigest())
+                  for name, data in tiny_files().items()}
+
+
+def write_tiny_movielens(folder: Path, files: dict[str, bytes] | None = None) -> Path:
+    """Write the tiny data set (or ``files``) into ``folder``."""
+    folder.mkdir(parents=True)
+    for name, data in (tiny_files() if files is None else files).items():
+        (folder / name).write_bytes(data)
     return folder
 
 
@@ -70,7 +83,15 @@ def zip_folder(folder: Path, archive: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_home(tmp_path) -> Path:
+def tiny_checksums(monkeypatch) -> dict:
+    """Make the loader verify against the tiny files' checksums (the real ones for the rest)."""
+    table = {**movielens.ML100K_FILES, **TINY_CHECKSUMS}
+    monkeypatch.setattr(movielens, "ML100K_FILES", table)
+    return table
+
+
+@pytest.fixture
+def tiny_home(tmp_path, tiny_checksums) -> Path:
     """A data home holding the tiny ``ml-100k/`` folder."""
     home = tmp_path / "home"
     write_tiny_movielens(home / "ml-100k")
@@ -78,7 +99,7 @@ def tiny_home(tmp_path) -> Path:
 
 
 @pytest.fixture
-def tiny_zip(tmp_path) -> Path:
+def tiny_zip(tmp_path, tiny_checksums) -> Path:
     """The tiny data set as ``ml-100k.zip``, outside any data home."""
     return zip_folder(write_tiny_movielens(tmp_path / "src" / "ml-100k"),
                       tmp_path / "src" / "ml-100k.zip")
@@ -183,6 +204,58 @@ def test_argument_errors(tiny_home, call, message):
         call(tiny_home)
 
 
+def test_ids_are_python_ints(tiny_home):
+    r = load_movielens(data_home=tiny_home)
+    for index in (r.users, r.items, r.item_info.index, r.user_info.index):
+        assert index.dtype == np.int64 and all(type(i) is int for i in index.tolist())
+
+
+# malformed files, loaded with verify=False (verified copies cannot be malformed)
+UNVERIFIED = r"\. This copy was read with verify=False: fix the file, or delete .* download=True"
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("u.user", lambda t: _edit(t, "1|24|M", "one|24|M"), r"could not parse .*u.user: "),
+        ("u.user", lambda t: _edit(t, "85711", "85711|extra"),
+         r"could not parse .*u.user: rows have more than the 5 fields expected"),
+        ("u.user", lambda t: _edit(t, "2|53|F", "1|53|F"),
+         r"could not parse .*u.user: ids repeat, for example \[1\]"),
+        ("u.user", lambda t: "", r"could not parse .*u.user: it has no rows"),
+        ("u.item", lambda t: _edit(t, "|0|0|0|0|0\n", "|0|0|0|0|2\n"),
+         r"could not parse .*u.item: genre flags must be 0 or 1"),
+        ("u.item", lambda t: _edit(t, "|0|0|0|0|0\n", "\n"), r"could not parse .*u.item: "),
+        ("u.item", lambda t: _edit(t, "20|GoldenEye", "x|GoldenEye"),
+         r"could not parse .*u.item: "),
+        ("u.genre", lambda t: _edit(t, "Action|1", "Action|7"),
+         r"could not parse .*u.genre: expected one line 'name\|k' for each k = 0, 1, \.\.\."),
+        ("u.data", lambda t: _edit(t, "1\t10\t5", "1\t10\tfive"), r"could not parse .*u.data: "),
+        ("u.data", lambda t: _edit(t, "1\t10\t5", "1\t10\t7"),
+         r"u.data: 1 rating\(s\) are off the rating scale"),
+    ],
+)
+def test_malformed_files_name_the_file(tiny_home, name, edit, message):
+    file = tiny_home / "ml-100k" / name
+    file.write_bytes(edit(file.read_bytes().decode("latin-1")).encode("latin-1"))
+    with pytest.raises(InputError, match=message + ".*" + UNVERIFIED):
+        load_movielens(data_home=tiny_home, verify=False)
+
+
+def test_fold_with_ids_missing_from_u_data(tiny_home):
+    test = tiny_home / "ml-100k" / "u1.test"
+    test.write_text(test.read_text() + "9\t10\t3\t881250949\n")
+    with pytest.raises(InputError, match=r"u1.test: .*user id missing from the declared users, "
+                                         r"for example \[9\]; a fold's ids must all occur in "
+                                         r"u.data, so these files do not belong together" + UNVERIFIED):
+        load_movielens_fold("u1", data_home=tiny_home, verify=False)
+
+
 # ----------------------------------------------------------------------------------------------
 # data home
 # ----------------------------------------------------------------------------------------------
@@ -258,6 +331,7 @@ def test_download_failure_is_reported(tmp_path):
 def test_real_movielens(movielens_home):
     r = load_movielens(data_home=movielens_home)
     assert (len(r), r.n_users, r.n_items) == (100_000, 943, 1682)
+    assert movielens.ML100K_COUNTS == {"ratings": 100_000, "users": 943, "items": 1682}
     assert r.scale == RatingScale.integers(1, 5)
     assert r.users[0] == 1 and r.items[-1] == 1682
     assert r.item_info.shape[0] == 1682 and r.user_info.shape[0] == 943
@@ -282,3 +356,50 @@ def test_real_movielens_folds(movielens_home):
         if split.name.startswith("u") and split.name[1].isdigit():
             u_tests.append(test)
     assert set().union(*u_tests) == full_keys and sum(map(len, u_tests)) == 100_000
+
+
+def _real_files(home: Path) -> dict[str, bytes]:
+    """The genuine files (verified as they are read), to tamper with copies in tmp_path."""
+    source = movielens._locate(home, verify=True)
+    return {name: source.read(name) for name in movielens.ML100K_FILES}
+
+
+@pytest.mark.movielens
+def test_real_zip_with_one_rating_changed(movielens_home, tmp_path):
+    files = _real_files(movielens_home)
+    first = files["u.data"].split(b"\n", 1)[0]
+    user, item, rating, time = first.split(b"\t")
+    changed = b"\t".join([user, item, b"4" if rating == b"5" else b"5", time])
+    files["u.data"] = files["u.data"].replace(first, changed, 1)
+    archive = tmp_path / "ml-100k.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(f"ml-100k/{name}", data)
+    expected = movielens.ML100K_FILES["u.data"][1]
+    with pytest.raises(InputError, match=rf"^ml-100k/u.data in the archive "
+                                         rf"{re.escape(str(archive))} is not the MovieLens 100K "
+                                         rf"file u.data: it has SHA-256 [0-9a-f]{{64}} instead of "
+                                         rf"{expected}, so the copy is damaged or was modified\. "
+                                         rf"Delete {re.escape(str(archive))} and load again with "
+                                         r"download=True"):
+        load_movielens(data_home=tmp_path)
+    assert len(load_movielens(data_home=tmp_path, verify=False)) == 100_000  # the escape hatch
+
+
+@pytest.mark.movielens
+def test_real_u_data_cut_mid_line(movielens_home, tmp_path):
+    files = _real_files(movielens_home)
+    end = files["u.data"].index(b"\n", len(files["u.data"]) // 2) - 3  # inside a timestamp
+    files["u.data"] = files["u.data"][:end]
+    folder = write_tiny_movielens(tmp_path / "ml-100k", files)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(folder / 'u.data'))} is not the "
+                                         rf"MovieLens 100K file u.data: it has {end:,} bytes "
+                                         r"instead of 1,979,173, so the copy is damaged or was "
+                                         rf"modified\. Delete {re.escape(str(folder))} and load "
+                                         r"again with download=True"):
+        load_movielens_fold("u1", data_home=tmp_path)
+    # unverified, the cut file parses (about half the ratings), and the fold names the mismatch
+    assert len(load_movielens(data_home=tmp_path, verify=False)) < 60_000
+    with pytest.raises(InputError, match=r"u1.base: .* a fold's ids must all occur in u.data, "
+                                         r"so these files do not belong together"):
+        load_movielens_fold("u1", data_home=tmp_path, verify=False)

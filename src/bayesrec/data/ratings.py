@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from bayesrec.data import _csv
+from bayesrec.data._files import is_file
+from bayesrec.data._ids import id_array, py_value, type_mismatch
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError, UnknownIdError
 
@@ -30,11 +33,6 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.flags.writeable = False
     return a
-
-
-def _py(x):
-    """A numpy scalar as the plain Python value (for readable messages)."""
-    return x.item() if isinstance(x, np.generic) else x
 
 
 def _as_index(ids: Iterable[Hashable], what: str) -> pd.Index:
@@ -56,10 +54,13 @@ def _factorize(ids: np.ndarray, what: str, universe: pd.Index | None) -> tuple[n
     if universe is not None:
         codes = universe.get_indexer(ids)
         if (codes < 0).any():
-            unknown = pd.unique(np.asarray(ids, dtype=object)[codes < 0])[:5].tolist()
+            unknown = pd.unique(np.asarray(ids, dtype=object)[codes < 0])
+            mismatch = type_mismatch(universe, unknown, what)
+            if mismatch is not None:
+                raise mismatch
             raise UnknownIdError(
                 f"{int((codes < 0).sum())} rating(s) have a {what} id missing from the declared "
-                f"{what}s, for example {unknown}"
+                f"{what}s, for example {unknown[:5].tolist()}"
             )
         return codes.astype(np.int64), universe
     try:
@@ -83,6 +84,24 @@ class Ratings:
     Build one with :meth:`from_dataframe`, :meth:`from_arrays` or
     :meth:`from_csv`; they validate the data and raise
     :class:`~bayesrec.errors.InputError` naming any problem.
+
+    Ids keep their value *and type*, whatever their source:
+
+    * the integer ``1`` and the string ``"1"`` are two different ids, and a
+      universe may mix types (``from_arrays([1, "a"], ...)`` keeps ``1`` an int
+      and ``"a"`` a str);
+    * :meth:`from_csv` reads ids as the strings in the file (``"007"``,
+      ``"1.0"``, ``"NA"`` stay as written; only an empty field is a missing id),
+      unless ``id_type="int"`` asks for integers;
+      :func:`~bayesrec.data.movielens.load_movielens` gives the MovieLens
+      integer ids;
+    * :meth:`user_codes_of` and :meth:`item_codes_of` are the one place ids
+      become codes.  An unknown id spelled like a known id of another type
+      (``"1"`` where the users are integers, or ``1`` where they are strings)
+      raises :class:`~bayesrec.errors.UnknownIdError` saying so, even with
+      ``unknown="mask"``: a type mismatch is never taken for a new id.  Pass
+      ids as lists or object arrays: ``np.asarray([14, "a"])`` has already
+      turned 14 into ``"14"``.
 
     Attributes
     ----------
@@ -152,14 +171,18 @@ class Ratings:
             (the mean is snapped to the nearest level of a discrete scale).
         user_ids, item_ids : iterable, optional
             Declare the id universe (for instance a training set's); every id in
-            the data must belong to it.  By default it is the sorted distinct ids.
+            the data must belong to it.  By default it is the sorted distinct ids
+            (in order of first appearance when they cannot be sorted).
+
+        Ids keep their type: a list mixing types (``[1, "a", 2.5]``) is kept as
+        Python objects rather than letting numpy convert them all to one type.
         """
         if duplicates not in _DUPLICATE_POLICIES:
             raise InputError(
                 f"duplicates must be one of {_DUPLICATE_POLICIES}, got {duplicates!r}"
             )
-        users = cls._as_1d(users, "users")
-        items = cls._as_1d(items, "items")
+        users = cls._as_ids(users, "users")
+        items = cls._as_ids(items, "items")
         ratings = cls._as_1d(ratings, "ratings")
         lengths = {"users": len(users), "items": len(items), "ratings": len(ratings)}
         if timestamps is not None:
@@ -252,34 +275,74 @@ class Ratings:
         names: Sequence[str] | None = None,
         scale: RatingScale | Sequence[float] | str | None = None,
         duplicates: DuplicatePolicy = "error",
+        id_type: _csv.IdType | Mapping[str, _csv.IdType] = "str",
+        encoding: str = "utf-8",
     ) -> Ratings:
         """Read a CSV or TSV file with one rating per row.
 
-        The separator is guessed from the extension (``.tsv``/``.data``/``.tab``:
-        tab; otherwise sniffed from the first line).  The file must have a header
-        row naming the columns, unless ``names`` gives them.
+        Parameters
+        ----------
+        path : path
+            The file.
+        sep : str, optional
+            The separator.  By default tab for the extensions ``.tsv``,
+            ``.data``, ``.tab``, ``.base`` and ``.test``, else the commonest of
+            tab, ``,``, ``;`` and ``|`` in the first line (whitespace if none).
+        user, item, rating : str
+            Column names.
+        timestamp : str, optional
+            Column of times (numbers, or ISO 8601 dates read as UTC datetimes);
+            a column called ``"timestamp"`` is used if present.
+        names : sequence of str, optional
+            Column names for a file without a header row.
+        scale, duplicates
+            As for :meth:`from_arrays`; ``duplicates="last"`` or ``"mean"``
+            resolves repeated (user, item) pairs.
+        id_type : {"str", "int"} or dict
+            Ids are read as the exact strings in the file (the default): no
+            number conversion, no missing-value markers (``"007"``, ``"1.0"``,
+            ``"NA"`` and ``"None"`` are ids as written); an empty field is a
+            missing id and an error.  ``"int"`` converts them to integers and
+            raises :class:`InputError` if one is not an integer; ids that differ
+            only in leading zeros or sign then become the same id.  A dict such
+            as ``{"user": "int", "item": "str"}`` sets each column.
+        encoding : str
+            The file's text encoding (default UTF-8).
+
+        Raises
+        ------
+        InputError
+            Naming the file and the problem: missing, unreadable, empty, not in
+            ``encoding``, malformed rows, missing columns, empty or non-integer
+            ids, or any check of :meth:`from_arrays`.
         """
         path = Path(path)
-        if not path.is_file():
+        types = _csv.id_types(id_type)
+        if not is_file(path):
             raise InputError(f"no ratings file at {path}")
-        if sep is None:
-            if path.suffix.lower() in (".tsv", ".data", ".tab", ".base", ".test"):
-                sep = "\t"
-            else:
-                with path.open() as fh:
-                    first = fh.readline()
-                sep = max(["\t", ",", ";", "|"], key=first.count)
-                if first.count(sep) == 0:
-                    sep = r"\s+"
-        try:
-            df = pd.read_csv(path, sep=sep, names=names, header=0 if names is None else None,
-                             engine="python" if len(sep) > 1 else "c")
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputError(f"could not parse {path} as a ratings table: {exc}") from None
+        times = timestamp if timestamp is not None else "timestamp"
+        df = _csv.read_table(path, sep=sep, names=names, id_columns=(user, item),
+                             number_columns=(rating, times), encoding=encoding)
+        wanted = {"user": user, "item": item, "rating": rating}
+        if timestamp is not None:
+            wanted["timestamp"] = timestamp
+        missing = [f"{k}={v!r}" for k, v in wanted.items() if v not in df.columns]
+        if missing:
+            raise InputError(
+                f"column(s) {', '.join(missing)} not in {path}, whose columns are "
+                f"{list(df.columns)}; name them with user=, item=, rating= (or give names= "
+                "for a file without a header row)"
+            )
         if df.empty:
             raise InputError(f"empty data: {path} has no rating rows")
-        return cls.from_dataframe(df, user=user, item=item, rating=rating, scale=scale,
-                                  timestamp=timestamp, duplicates=duplicates)
+        return cls.from_arrays(
+            _csv.parse_ids(df[user], "user", types["user"], path),
+            _csv.parse_ids(df[item], "item", types["item"], path),
+            df[rating].to_numpy(),
+            timestamps=_csv.parse_times(df[times], path) if times in df.columns else None,
+            scale=scale,
+            duplicates=duplicates,
+        )
 
     # ------------------------------------------------------------------------------------------
     # validation helpers
@@ -298,6 +361,16 @@ class Ratings:
             arr[:] = values
         if arr.ndim != 1:
             raise InputError(f"{what} must be one-dimensional, got shape {arr.shape}")
+        return arr
+
+    @classmethod
+    def _as_ids(cls, x, what: str) -> np.ndarray:
+        """Like :meth:`_as_1d`, but a list of ids of mixed types stays Python objects."""
+        arr = cls._as_1d(x, what)
+        if arr.dtype != object and not isinstance(x, (np.ndarray, pd.Series, pd.Index)):
+            values = list(x)
+            if len({type(py_value(v)) for v in values}) > 1:  # numpy made them one type
+                arr = pd.Index(values, dtype=object, tupleize_cols=False).to_numpy()
         return arr
 
     @staticmethod
@@ -357,7 +430,7 @@ class Ratings:
             return ucodes, icodes, values, timestamps
         if policy == "error":
             first = order[dup][:3]
-            pairs = [(_py(uindex[ucodes[k]]), _py(iindex[icodes[k]])) for k in first]
+            pairs = [(py_value(uindex[ucodes[k]]), py_value(iindex[icodes[k]])) for k in first]
             raise InputError(
                 f"{int(dup.sum())} duplicate (user, item) pair(s), for example {pairs}; pass "
                 "duplicates='last' to keep the last rating or duplicates='mean' to average them"
@@ -461,26 +534,38 @@ class Ratings:
     # ids <-> codes
     # ------------------------------------------------------------------------------------------
     def user_codes_of(self, ids, *, unknown: Literal["error", "mask"] = "error") -> np.ndarray:
-        """Codes of user ids.  Unknown ids raise, or map to -1 with ``unknown="mask"``."""
+        """Codes of user ids (one id or a sequence of them).
+
+        Unknown ids raise :class:`UnknownIdError`, or map to -1 with
+        ``unknown="mask"``.  An unknown id spelled like a known id of another
+        type (``"1"`` where user 1 is an int) raises in both modes.
+        """
         return self._codes_of(self.users, ids, "user", unknown)
 
     def item_codes_of(self, ids, *, unknown: Literal["error", "mask"] = "error") -> np.ndarray:
-        """Codes of item ids.  Unknown ids raise, or map to -1 with ``unknown="mask"``."""
+        """Codes of item ids; as :meth:`user_codes_of`."""
         return self._codes_of(self.items, ids, "item", unknown)
 
     @staticmethod
     def _codes_of(index: pd.Index, ids, what: str, unknown: str) -> np.ndarray:
-        scalar = np.ndim(ids) == 0 and not isinstance(ids, (list, tuple))
-        arr = [ids] if scalar else ids
-        arr = np.asarray(arr, dtype=object) if not isinstance(arr, np.ndarray) else arr
-        codes = index.get_indexer(pd.Index(arr, dtype=object) if arr.dtype == object else arr)
-        if unknown == "error" and (codes < 0).any():
-            bad = pd.unique(np.asarray(arr, dtype=object)[codes < 0])
-            raise UnknownIdError(
-                f"unknown {what} id(s) {bad[:5].tolist()}"
-                + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-                + f": not among the {len(index)} {what}s of these ratings"
-            )
+        if unknown not in ("error", "mask"):
+            raise InputError(f"unknown must be 'error' or 'mask', got {unknown!r}")
+        values = id_array(ids)
+        try:
+            codes = index.get_indexer(values)
+        except TypeError as exc:  # an unhashable id (a list, a dict)
+            raise InputError(f"{what} ids must be hashable values, got {exc}") from None
+        if (codes < 0).any():
+            bad = pd.unique(np.asarray(values, dtype=object)[codes < 0])
+            mismatch = type_mismatch(index, bad, what)
+            if mismatch is not None:
+                raise mismatch
+            if unknown == "error":
+                raise UnknownIdError(
+                    f"unknown {what} id(s) {bad[:5].tolist()}"
+                    + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                    + f": not among the {len(index)} {what}s of these ratings"
+                )
         return codes.astype(np.int64)
 
     # ------------------------------------------------------------------------------------------
