@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO_ROOT
-
 from bayesrec.models import model_table
+from conftest import REPO_ROOT
 
 
 def _block(text: str, name: str) -> str:

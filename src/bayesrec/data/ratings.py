@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from bayesrec.data import _csv
 from bayesrec.data._files import is_file
-from bayesrec.data._ids import id_array, py_value, type_mismatch
+from bayesrec.data.ids import id_array, py_value, type_mismatch
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError, UnknownIdError
 

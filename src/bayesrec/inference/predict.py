@@ -18,6 +18,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayesrec.data.ids import id_array
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError, UnknownIdError
 from bayesrec.inference.population import extend_with_new_ids
@@ -33,18 +34,11 @@ __all__ = ["predict", "recommend", "expected_ratings", "pair_ids"]
 # the pairs asked for
 # ---------------------------------------------------------------------------------------------
 def _as_ids(ids, what: str) -> np.ndarray:
-    """Ids as a 1-d object array of the values given (no conversion between types)."""
-    if isinstance(ids, (pd.Index, pd.Series)):
-        ids = ids.tolist()
-    elif isinstance(ids, np.ndarray):
-        if ids.ndim != 1:
-            raise InputError(f"{what} ids must be one-dimensional, got shape {ids.shape}")
-        ids = ids.tolist()
-    elif isinstance(ids, (str, bytes)) or np.ndim(ids) == 0:
-        ids = [ids]
-    out = np.empty(len(ids), dtype=object)
-    out[:] = list(ids)
-    return out
+    """Ids as a 1-d array that keeps each id's own type (no conversion between types)."""
+    try:
+        return id_array(ids)
+    except InputError:
+        raise InputError(f"{what} ids must be one-dimensional, got shape {np.shape(ids)}") from None
 
 
 def pair_ids(users=None, items=None, pairs=None) -> tuple[np.ndarray, np.ndarray]:
