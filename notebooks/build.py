@@ -91,7 +91,7 @@ def differences(source: Path, notebook: Path | None = None) -> list[str]:
     found = []
     if len(want) != len(have):
         found.append(f"{notebook.name} has {len(have)} cells, {source.name} {len(want)}")
-    for i, (w, h) in enumerate(zip(want, have)):
+    for i, (w, h) in enumerate(zip(want, have, strict=False)):  # lengths compared above
         if w != h:
             found.append(f"{notebook.name} cell {i} ({h[0]}) differs from {source.name}'s "
                          f"({w[0]}): {h[1][:60]!r}... against {w[1][:60]!r}...")
