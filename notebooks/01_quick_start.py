@@ -19,10 +19,12 @@
 
 # %%
 import os
-import numpy as np
+
 import matplotlib.pyplot as plt
+import numpy as np
 
 import bayesrec
+
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
@@ -60,8 +62,8 @@ rows["truth (noise floor)"] = floor
 # `build_model` returns a plain `pm.Model` with named dims labelled by your ids; `fit` runs it. Gibbs draws each user's and each item's factors from their exact Gaussian conditionals, so it is fast and needs no tuning.
 
 # %%
-from bayesrec.models import build_model
 from bayesrec.inference import fit, predict, recommend
+from bayesrec.models import build_model
 
 model = build_model("bpmf", train, n_factors=3 if FAST else 10, parameterisation="centered")
 draws = dict(draws=100, tune=50) if FAST else dict(draws=500, tune=100)
@@ -80,7 +82,7 @@ pred[["mean", "sd"]].to_dataframe().head()
 # The posterior-mean prediction should track the true expected rating, and the 90 % predictive intervals should cover about 90 % of the held-out ratings.
 
 # %%
-from bayesrec.diagnostics import interval_coverage, plot_calibration, calibration_table
+from bayesrec.diagnostics import calibration_table, interval_coverage
 
 true = true_mean(truth, test.user, test.item)
 fig, ax = plt.subplots(1, 2, figsize=(10, 4))
@@ -111,9 +113,15 @@ top.to_dataframe().reset_index()
 # Factor matrices are identified only up to rotation, so R-hat on raw factors means nothing; bayesrec checks the Frobenius norms, the log-likelihood and the predictions of sampled pairs instead.
 
 # %%
-from bayesrec.diagnostics import convergence_summary, frobenius_norms, plot_norm_traces, rmse_trace, plot_rmse_trace
-
 from IPython.display import display
+
+from bayesrec.diagnostics import (
+    convergence_summary,
+    frobenius_norms,
+    plot_norm_traces,
+    plot_rmse_trace,
+    rmse_trace,
+)
 
 display(plot_norm_traces(frobenius_norms(posterior)))
 display(plot_rmse_trace(rmse_trace(posterior, train, test)))
@@ -127,7 +135,8 @@ print(convergence_summary(posterior, pairs=test))
 # %%
 import tempfile
 from pathlib import Path
-from bayesrec.inference import save_fit, load_fit
+
+from bayesrec.inference import load_fit, save_fit
 
 path = save_fit(posterior, Path(tempfile.mkdtemp()) / "bpmf.nc")
 again = load_fit(path)
@@ -140,4 +149,5 @@ print(path.name, f"{path.stat().st_size / 1e6:.1f} MB, identical predictions aft
 
 # %%
 from bayesrec.evaluation import versions
+
 versions()

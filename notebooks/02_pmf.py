@@ -20,10 +20,12 @@
 # %%
 # %matplotlib inline
 import os
-import numpy as np
+
 import matplotlib.pyplot as plt
+import numpy as np
 
 import bayesrec
+
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
@@ -50,13 +52,16 @@ print(split.report())
 
 # %%
 import time
+
 import pandas as pd
+
 from bayesrec.evaluation import evaluate
 
 results = {}
 for name in ["uniform", "global_mean", "mean_of_means", "biases"]:
     results[name] = evaluate(name, [split], seed=0)
-pd.DataFrame({k: r.summary()["mean"] for k, r in results.items()}).T[["rmse", "mae", "coverage_90"]].round(4)
+baselines = pd.DataFrame({k: r.summary()["mean"] for k, r in results.items()}).T
+baselines[["rmse", "mae", "coverage_90"]].round(4)
 
 # %% [markdown]
 # ## MAP, ADVI and NUTS
@@ -64,8 +69,8 @@ pd.DataFrame({k: r.summary()["mean"] for k, r in results.items()}).T[["rmse", "m
 # MAP starts from a prior draw (started at all-zero factors, the optimiser would sit on the saddle point U = V = 0 and return the bias model). NUTS runs nutpie, 2 chains of 500 tuning and 500 kept draws.
 
 # %%
-from bayesrec.models import build_model
 from bayesrec.inference import fit, predict
+from bayesrec.models import build_model
 
 K = 3 if FAST else 10
 fits, seconds = {}, {}
@@ -99,8 +104,14 @@ table.round(4)
 
 # %%
 from IPython.display import display
-from bayesrec.diagnostics import (convergence_summary, frobenius_norms, plot_norm_traces,
-                                  plot_rmse_trace, rmse_trace)
+
+from bayesrec.diagnostics import (
+    convergence_summary,
+    frobenius_norms,
+    plot_norm_traces,
+    plot_rmse_trace,
+    rmse_trace,
+)
 
 display(plot_norm_traces(frobenius_norms(fits["nuts"])))
 display(plot_rmse_trace(rmse_trace(fits["nuts"], train, test)))
@@ -131,4 +142,5 @@ for y, v in enumerate(table.loc[order, "rmse"]):
 
 # %%
 from bayesrec.evaluation import versions
+
 versions()

@@ -19,10 +19,12 @@
 
 # %%
 import os
-import numpy as np
+
 import matplotlib.pyplot as plt
+import numpy as np
 
 import bayesrec
+
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
@@ -48,9 +50,11 @@ print(DATASET)
 print(split.report())
 
 # %%
-from bayesrec.models import build_model
+import pandas as pd
+
 from bayesrec.inference import fit, predict
 from bayesrec.metrics import score
+from bayesrec.models import build_model
 
 K = 3 if FAST else 10
 pmf_fit = fit(build_model("pmf", train, n_factors=K, factor_scale=2 / 3), "map", random_seed=0)
@@ -59,7 +63,6 @@ draws = dict(draws=100, tune=50) if FAST else dict(draws=500, tune=100)
 bpmf_fit = fit(bpmf_model, "gibbs", chains=2, random_seed=0, **draws)
 preds = {"PMF (MAP, fixed prior)": predict(pmf_fit, pairs=test, random_seed=0),
          "BPMF (Gibbs, learned hyperpriors)": predict(bpmf_fit, pairs=test, random_seed=0)}
-import pandas as pd
 pd.DataFrame({k: score(v, test) for k, v in preds.items()}).round(4)
 
 # %% [markdown]
@@ -79,7 +82,8 @@ for k, side in enumerate(("user", "item")):
     x = np.arange(len(mid)) + 0.2 * k
     ax[0].errorbar(x, mid, yerr=[mid - lo, hi - mid], fmt="o", ms=4, label=f"{side} factors")
 ax[0].axhline(fixed, color="k", ls="--", lw=1, label="PMF's fixed prior sd (MAP)")
-ax[0].set(xlabel="factor", ylabel="prior sd of the factor", title="learned factor scales (90 % intervals)")
+ax[0].set(xlabel="factor", ylabel="prior sd of the factor",
+          title="learned factor scales (90 % intervals)")
 ax[0].legend(fontsize="small")
 lam = (post["sigma"] ** 2 / post["user_factor_sd"] ** 2).median(("chain", "draw"))
 ax[1].bar(np.arange(len(lam)), lam.values)
@@ -101,7 +105,8 @@ fig, ax = plt.subplots(figsize=(6, 4))
 for label, pred in preds.items():
     sd = pd.Series(pred["sd"].values).groupby(test.user).mean()
     ax.scatter(counts[sd.index], sd.values, s=6, alpha=0.5, label=label)
-ax.set(xscale="log", xlabel="user's training ratings", ylabel="mean predictive sd of the user's test ratings")
+ax.set(xscale="log", xlabel="user's training ratings",
+       ylabel="mean predictive sd of the user's test ratings")
 ax.legend(fontsize="small")
 
 # %% [markdown]
@@ -111,6 +116,7 @@ ax.legend(fontsize="small")
 
 # %%
 from IPython.display import display
+
 from bayesrec.diagnostics import calibration_table, plot_calibration
 
 display(plot_calibration({k: calibration_table(v, test) for k, v in preds.items()}))
@@ -120,4 +126,5 @@ display(plot_calibration({k: calibration_table(v, test) for k, v in preds.items(
 
 # %%
 from bayesrec.evaluation import versions
+
 versions()

@@ -19,10 +19,12 @@
 
 # %%
 import os
-import numpy as np
+
 import matplotlib.pyplot as plt
+import numpy as np
 
 import bayesrec
+
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
@@ -54,9 +56,10 @@ print(split.report())
 
 # %%
 import time
-from bayesrec.models import build_model
+
 from bayesrec.inference import fit, predict
 from bayesrec.metrics import score
+from bayesrec.models import build_model
 
 K = L = 4 if FAST else 10
 model = build_model("mmsbm", train, n_user_groups=K, n_item_groups=L)
@@ -79,7 +82,7 @@ em_fit["optimizer_result"].to_dataset()[["log_likelihood"]].to_dataframe().T
 # %%
 fig, axes = plt.subplots(1, 4, figsize=(13, 3), sharey=True)
 levels = pred["rating_level"].values
-for ax, k in zip(axes, range(4)):
+for ax, k in zip(axes, range(4), strict=True):
     p = pred["prob"].isel(pair=k).values
     ax.bar(levels, p, color="C0", alpha=0.8)
     ax.axvline(test.rating[k], color="C3", ls="--", label="observed")
@@ -95,9 +98,10 @@ fig.tight_layout()
 # Group labels are exchangeable: restarts find the same structure under different labels. `memberships` and `rating_patterns` read the best restart (by training log-likelihood only); `plot_mmsbm_rating_patterns` shows the K x L table of expected ratings with each pair's distribution.
 
 # %%
-from bayesrec.models.mmsbm_tools import memberships, rating_patterns
-from bayesrec.diagnostics.plots_mmsbm import plot_mmsbm_rating_patterns
 from IPython.display import display
+
+from bayesrec.diagnostics.plots_mmsbm import plot_mmsbm_rating_patterns
+from bayesrec.models.mmsbm_tools import memberships, rating_patterns
 
 mem = memberships(em_fit)
 print(mem)
@@ -119,6 +123,7 @@ ax.set(xlabel="largest group membership of a user", ylabel="users")
 # %%
 import pandas as pd
 from mmsbm import MMSBM
+
 from bayesrec.models.mmsbm_tools import package_probabilities
 from bayesrec.predictions import from_probabilities
 
@@ -139,4 +144,5 @@ pd.DataFrame({"bayesrec MAP (EM)": bayes_scores, "mmsbm package EM": package_sco
 
 # %%
 from bayesrec.evaluation import versions
+
 versions()

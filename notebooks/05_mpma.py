@@ -32,10 +32,12 @@
 # %%
 # %matplotlib inline
 import os
-import numpy as np
+
 import matplotlib.pyplot as plt
+import numpy as np
 
 import bayesrec
+
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
@@ -47,7 +49,9 @@ print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
 
 # %%
 import time
+
 import pandas as pd
+
 from bayesrec.inference import fit, predict
 from bayesrec.models import build_model, get_spec
 from bayesrec.models.mpma_tools import COMPONENTS, responsibilities, simulate_mpma
@@ -192,7 +196,7 @@ clusters
 # %%
 resp = responsibilities(mpma_map, test, model=models["mpma"])
 fig, axes = plt.subplots(1, resp.sizes["component"], figsize=(12, 3.2), sharey=True)
-for ax, name in zip(axes, resp["component"].values):
+for ax, name in zip(axes, resp["component"].values, strict=True):
     values = resp.sel(component=name).values
     ax.hist(values, bins=np.linspace(0, 1, 26), color="C0")
     ax.set(title=f"{name} (mean {values.mean():.3f}, weight {mixture.loc[name, 'weight']:.3f})",
@@ -238,7 +242,7 @@ def where_it_helps(method, resp):
 
 def plot_where(groups, method):
     fig, axes = plt.subplots(1, len(groups), figsize=(14, 3.8))
-    for ax, (by, table) in zip(axes, groups.items()):
+    for ax, (by, table) in zip(axes, groups.items(), strict=True):
         x = np.arange(len(table))
         # 2 standard errors of the RMSE difference (from the paired MSE difference's)
         yerr = 2 * table["mse diff se"] / (table["rmse pmf"] + table["rmse mpma"])
@@ -278,11 +282,13 @@ for name in ("pmf", "mpma"):
     seconds[label] = time.perf_counter() - start
     preds[label] = predict(fits[label], pairs=test, random_seed=0)
     advi = fits[label]["advi"].attrs
-    print(f"  {seconds[label]:.0f} s, {advi['n_iterations']} iterations, stopped: {advi['stop_reason']}")
+    print(f"  {seconds[label]:.0f} s, {advi['n_iterations']} iterations, "
+          f"stopped: {advi['stop_reason']}")
 score_table(preds, seconds).round(4)
 
 # %%
 from IPython.display import display
+
 from bayesrec.diagnostics import plot_advi_loss
 
 weights = fits["mpma ADVI"]["posterior"]["weights"]
@@ -350,4 +356,5 @@ for method, (w, r) in fitted.items():
 
 # %%
 from bayesrec.evaluation import versions
+
 versions()

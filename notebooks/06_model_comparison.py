@@ -19,10 +19,11 @@
 
 # %%
 import os
-import numpy as np
+
 import matplotlib.pyplot as plt
 
 import bayesrec
+
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
@@ -49,7 +50,9 @@ print(split.report())
 
 # %%
 import time
+
 import pandas as pd
+
 from bayesrec.metrics import ranking_scores, score
 from bayesrec.models import make_recommender
 
@@ -67,7 +70,8 @@ for name, method in ROWS:
     predictions[label] = pred
     results[label] = {**score(pred, test), **ranking_scores(pred, test), "seconds": seconds}
 table = pd.DataFrame(results).T
-table[["rmse", "mae", "accuracy", "coverage_90", "precision_at_10", "ndcg_at_10", "seconds"]].round(4)
+table[["rmse", "mae", "accuracy", "coverage_90", "precision_at_10", "ndcg_at_10",
+       "seconds"]].round(4)
 
 # %%
 fig, ax = plt.subplots(1, 2, figsize=(12, 4))
@@ -93,6 +97,7 @@ fig.tight_layout()
 
 # %%
 import arviz as az
+
 from bayesrec.diagnostics import compare_fits
 from bayesrec.inference import fit
 from bayesrec.models import build_model, get_spec
@@ -121,4 +126,5 @@ pc = az.plot_compare(loo_table)  # elpd difference from the best fit, with its s
 
 # %%
 from bayesrec.evaluation import versions
+
 versions()
