@@ -42,11 +42,11 @@ FORMAT = "py:percent"
 
 # Outputs are scanned and scrubbed as text; these data are base64-encoded binaries.
 BINARY_MIME_TYPES = ("image/png", "image/jpeg", "image/gif")
-# Absolute paths of the machine that ran a notebook (the test suite scans for the same).
-MACHINE_PATH = re.compile(
-    "|".join([r"/work/", r"/root/", r"/home/", r"/tmp/", r"site-packages", r"dist-packages",
-              re.escape(str(ROOT))])
-)
+# Absolute paths of the machine that ran a notebook (tests/test_notebooks.py scans for these).
+MACHINE_PATH = re.compile("|".join(re.escape(p) for p in [
+    "/work/", "/root/", "/home/", "/tmp/", "site-packages", "dist-packages", str(ROOT),
+    tempfile.gettempdir() + "/", *([str(Path.home()) + "/"] if Path.home() != Path("/") else []),
+]))
 # Warnings printed by the warnings module: "path:line: Category: message" and the indented
 # source line(s) after it.  TqdmWarning ("IProgress not found": no ipywidgets) is noise.
 _DROPPED_WARNING = re.compile(r"^[^\n]*:\d+: TqdmWarning: [^\n]*\n(?:[ \t][^\n]*(?:\n|$))*",
@@ -180,12 +180,19 @@ def machine_paths(nb) -> list[str]:
     return found
 
 
-def execute(nb, timeout: int = 3600) -> None:
-    """Run the notebook top to bottom in ``notebooks/``, in place."""
+def execute(nb, timeout: int = 3600) -> bool:
+    """Run the notebook top to bottom in ``notebooks/``, in place; False (and the error
+    printed) when a cell failed, timed out or the kernel died."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(HERE)}}).execute()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(HERE)}}).execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        print(exc, file=sys.stderr)
+        return False
+    return True
 
 
 def build(source: Path, *, run: bool = False, output_dir: Path | None = None) -> int:
@@ -195,10 +202,8 @@ def build(source: Path, *, run: bool = False, output_dir: Path | None = None) ->
     if run:
         fast = os.environ.get("BAYESREC_FAST", "0") == "1"
         print(f"executing {source.stem} ({'fast' if fast else 'full'} mode)", flush=True)
-        try:
-            execute(nb)
-        except Exception as exc:  # report and go on with the next notebook; nothing written
-            print(f"{source.stem} failed, not written:\n{exc}", file=sys.stderr)
+        if not execute(nb):  # the error is printed; go on with the next notebook
+            print(f"{source.stem} failed: not written", file=sys.stderr)
             return 1
     elif changed:
         print(f"{source.stem}: cells {changed} changed; their outputs are from the old "
