@@ -1,0 +1,146 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. PMF on MovieLens 100K: baselines, MAP, ADVI and NUTS
+#
+# The questions of PyMC's PMF example, answered with bayesrec: does MAP beat the baselines, what do NUTS and ADVI add, and has the sampler converged (judged on identifiable quantities: factor norms, log-likelihood, predictions, never on the rotatable factors themselves)?
+
+# %%
+# %matplotlib inline
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import bayesrec
+
+# Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
+FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
+print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+
+# %%
+# MovieLens 100K fold u1, read from the data home ($BAYESREC_DATA, else the user cache
+# folder). Full mode needs it: when it is missing, the loader raises InputError saying where
+# it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
+# synthetic dataset instead, and says so.
+from bayesrec.data.movielens import load_movielens_fold
+from bayesrec.data.splits import holdout
+from bayesrec.data.synthetic import load_synthetic
+
+if FAST:
+    ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
+    split = holdout(ratings, 0.2, seed=0)
+    DATASET = "fast mode: a small embedded synthetic dataset, not MovieLens"
+else:
+    split = load_movielens_fold("u1")
+    DATASET = "MovieLens 100K, fold u1"
+train, test = split.train, split.test
+print(DATASET)
+print(split.report())
+
+# %%
+import time
+
+import pandas as pd
+
+from bayesrec.evaluation import evaluate
+
+results = {}
+for name in ["uniform", "global_mean", "mean_of_means", "biases"]:
+    results[name] = evaluate(name, [split], seed=0)
+baselines = pd.DataFrame({k: r.summary()["mean"] for k, r in results.items()}).T
+baselines[["rmse", "mae", "coverage_90"]].round(4)
+
+# %% [markdown]
+# ## MAP, ADVI and NUTS
+#
+# MAP starts from a prior draw (started at all-zero factors, the optimiser would sit on the saddle point U = V = 0 and return the bias model). NUTS runs nutpie, 2 chains of 500 tuning and 500 kept draws.
+
+# %%
+from bayesrec.inference import fit, predict
+from bayesrec.models import build_model
+
+K = 3 if FAST else 10
+fits, seconds = {}, {}
+settings = {
+    "map": dict(),
+    "advi": dict(n=3000) if FAST else dict(),
+    "nuts": dict(draws=100, tune=100, chains=2) if FAST else dict(draws=500, tune=500, chains=2),
+}
+for method, options in settings.items():
+    factor_scale = 2 / 3 if method == "map" else 1.0   # the registry's MAP setting
+    model = build_model("pmf", train, n_factors=K, factor_scale=factor_scale)
+    start = time.perf_counter()
+    fits[method] = fit(model, method, random_seed=0, **options)
+    seconds[method] = time.perf_counter() - start
+    print(f"{method}: {seconds[method]:.0f} s")
+
+# %%
+from bayesrec.metrics import score
+
+rows = {k: r.summary()["mean"][["rmse", "mae", "coverage_90"]] for k, r in results.items()}
+preds = {}
+for method, f in fits.items():
+    preds[method] = predict(f, pairs=test, random_seed=0)
+    rows[f"pmf {method}"] = pd.Series(score(preds[method], test))[["rmse", "mae", "coverage_90"]]
+table = pd.DataFrame(rows).T
+table["fit s"] = [seconds.get(k.replace("pmf ", ""), np.nan) for k in table.index]
+table.round(4)
+
+# %% [markdown]
+# ## Convergence of NUTS, on identifiable quantities
+
+# %%
+from IPython.display import display
+
+from bayesrec.diagnostics import (
+    convergence_summary,
+    frobenius_norms,
+    plot_norm_traces,
+    plot_rmse_trace,
+    rmse_trace,
+)
+
+display(plot_norm_traces(frobenius_norms(fits["nuts"])))
+display(plot_rmse_trace(rmse_trace(fits["nuts"], train, test)))
+print(convergence_summary(fits["nuts"], pairs=test))
+
+# %% [markdown]
+# ## ADVI's loss
+
+# %%
+from bayesrec.diagnostics import plot_advi_loss
+
+display(plot_advi_loss(fits["advi"]["advi"].to_dataset()))
+
+# %% [markdown]
+# ## The summary comparison
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 4))
+order = table.sort_values("rmse").index
+ax.barh(order, table.loc[order, "rmse"])
+ax.set(xlabel="test RMSE", xlim=(0.85, min(1.2, table["rmse"].max() * 1.02)))
+ax.invert_yaxis()
+for y, v in enumerate(table.loc[order, "rmse"]):
+    ax.text(v, y, f" {v:.3f}", va="center")
+
+# %% [markdown]
+# ## Versions
+
+# %%
+from bayesrec.evaluation import versions
+
+versions()

@@ -1,0 +1,130 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Bayesian PMF: what the hyperpriors buy
+#
+# PMF fixes the prior precision of the factors (the regularisation lambda = sigma^2 / sigma_U^2 is a tuning knob). BPMF (Salakhutdinov & Mnih 2008) puts hyperpriors on the factor means and covariances and learns them from the data. Here: PMF by MAP with its documented fixed prior against BPMF sampled by block Gibbs, on the same split; the regularisation BPMF learns; uncertainty per user; calibration.
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import bayesrec
+
+# Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
+FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
+print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+
+# %%
+# MovieLens 100K fold u1, read from the data home ($BAYESREC_DATA, else the user cache
+# folder). Full mode needs it: when it is missing, the loader raises InputError saying where
+# it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
+# synthetic dataset instead, and says so.
+from bayesrec.data.movielens import load_movielens_fold
+from bayesrec.data.splits import holdout
+from bayesrec.data.synthetic import load_synthetic
+
+if FAST:
+    ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
+    split = holdout(ratings, 0.2, seed=0)
+    DATASET = "fast mode: a small embedded synthetic dataset, not MovieLens"
+else:
+    split = load_movielens_fold("u1")
+    DATASET = "MovieLens 100K, fold u1"
+train, test = split.train, split.test
+print(DATASET)
+print(split.report())
+
+# %%
+import pandas as pd
+
+from bayesrec.inference import fit, predict
+from bayesrec.metrics import score
+from bayesrec.models import build_model
+
+K = 3 if FAST else 10
+pmf_fit = fit(build_model("pmf", train, n_factors=K, factor_scale=2 / 3), "map", random_seed=0)
+bpmf_model = build_model("bpmf", train, n_factors=K, parameterisation="centered")
+draws = dict(draws=100, tune=50) if FAST else dict(draws=500, tune=100)
+bpmf_fit = fit(bpmf_model, "gibbs", chains=2, random_seed=0, **draws)
+preds = {"PMF (MAP, fixed prior)": predict(pmf_fit, pairs=test, random_seed=0),
+         "BPMF (Gibbs, learned hyperpriors)": predict(bpmf_fit, pairs=test, random_seed=0)}
+pd.DataFrame({k: score(v, test) for k, v in preds.items()}).round(4)
+
+# %% [markdown]
+# ## The regularisation BPMF learns
+#
+# PMF's prior sd of every factor is fixed (`pmf_default_priors`, scaled by 2/3 for MAP). BPMF learns one sd per factor and side, and the noise sd: the implied regularisation lambda_k = sigma^2 / sd_k^2 differs by factor and side, which a single fixed lambda cannot do.
+
+# %%
+from bayesrec.models.pmf import pmf_default_priors
+
+fixed = pmf_default_priors(train.scale)["user_factor_sd"] * 2 / 3
+post = bpmf_fit["posterior"].to_dataset()
+fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
+for k, side in enumerate(("user", "item")):
+    sd = post[f"{side}_factor_sd"]
+    lo, mid, hi = (sd.quantile(q, ("chain", "draw")).values for q in (0.05, 0.5, 0.95))
+    x = np.arange(len(mid)) + 0.2 * k
+    ax[0].errorbar(x, mid, yerr=[mid - lo, hi - mid], fmt="o", ms=4, label=f"{side} factors")
+ax[0].axhline(fixed, color="k", ls="--", lw=1, label="PMF's fixed prior sd (MAP)")
+ax[0].set(xlabel="factor", ylabel="prior sd of the factor",
+          title="learned factor scales (90 % intervals)")
+ax[0].legend(fontsize="small")
+lam = (post["sigma"] ** 2 / post["user_factor_sd"] ** 2).median(("chain", "draw"))
+ax[1].bar(np.arange(len(lam)), lam.values)
+ax[1].axhline(float(post["sigma"].median() ** 2 / fixed ** 2), color="k", ls="--", lw=1,
+              label="PMF MAP's lambda (same noise)")
+ax[1].set(xlabel="factor", ylabel="lambda_U = sigma^2 / sd^2", yscale="log",
+          title="implied user regularisation per factor")
+ax[1].legend(fontsize="small")
+fig.tight_layout()
+
+# %% [markdown]
+# ## Uncertainty per user
+#
+# The posterior predictive sd of a user's ratings combines the rating noise with the uncertainty about that user's factors, which shrinks as the user rates more. A MAP fit has one point estimate, so its sd is the noise alone.
+
+# %%
+counts = np.bincount(train.user, minlength=train.n_users)
+fig, ax = plt.subplots(figsize=(6, 4))
+for label, pred in preds.items():
+    sd = pd.Series(pred["sd"].values).groupby(test.user).mean()
+    ax.scatter(counts[sd.index], sd.values, s=6, alpha=0.5, label=label)
+ax.set(xscale="log", xlabel="user's training ratings",
+       ylabel="mean predictive sd of the user's test ratings")
+ax.legend(fontsize="small")
+
+# %% [markdown]
+# ## Calibration
+#
+# Coverage of central predictive intervals on the test ratings at every level: on the diagonal means the stated uncertainty is the real uncertainty.
+
+# %%
+from IPython.display import display
+
+from bayesrec.diagnostics import calibration_table, plot_calibration
+
+display(plot_calibration({k: calibration_table(v, test) for k, v in preds.items()}))
+
+# %% [markdown]
+# ## Versions
+
+# %%
+from bayesrec.evaluation import versions
+
+versions()
