@@ -30,8 +30,8 @@ FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
 print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
 
 # %%
+from bayesrec.data.simulate import load_synthetic, true_mean
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import load_synthetic, true_mean
 
 small = dict(n_users=200, n_items=150, n_ratings=6000) if FAST else {}
 ratings, truth = load_synthetic(**small)

@@ -35,8 +35,8 @@ print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
 # it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
 # synthetic dataset instead, and says so.
 from bayesrec.data.movielens import load_movielens_fold
+from bayesrec.data.simulate import load_synthetic
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import load_synthetic
 
 if FAST:
     ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)

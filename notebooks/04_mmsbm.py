@@ -35,8 +35,8 @@ print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
 # it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
 # synthetic dataset instead, and says so.
 from bayesrec.data.movielens import load_movielens_fold
+from bayesrec.data.simulate import load_synthetic
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import load_synthetic
 
 if FAST:
     ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
@@ -100,8 +100,8 @@ fig.tight_layout()
 # %%
 from IPython.display import display
 
+from bayesrec.diagnostics.mmsbm import memberships, rating_patterns
 from bayesrec.diagnostics.plots_mmsbm import plot_mmsbm_rating_patterns
-from bayesrec.models.mmsbm_tools import memberships, rating_patterns
 
 mem = memberships(em_fit)
 print(mem)
@@ -124,7 +124,7 @@ ax.set(xlabel="largest group membership of a user", ylabel="users")
 import pandas as pd
 from mmsbm import MMSBM
 
-from bayesrec.models.mmsbm_tools import package_probabilities
+from bayesrec.diagnostics.mmsbm import package_probabilities
 from bayesrec.predictions import from_probabilities
 
 frame = pd.DataFrame({"users": train.user_ids, "items": train.item_ids, "ratings": train.rating})

@@ -52,9 +52,11 @@ import time
 
 import pandas as pd
 
+from bayesrec.data.simulate import simulate_mpma
+from bayesrec.diagnostics.mpma import responsibilities
 from bayesrec.inference import fit, predict
 from bayesrec.models import build_model, get_spec
-from bayesrec.models.mpma_tools import COMPONENTS, responsibilities, simulate_mpma
+from bayesrec.models.mpma import COMPONENTS
 
 TRUE_WEIGHTS, TRUE_SIGMAS, FACTOR_SD, BIAS_SD = (0.5, 0.3, 0.2), (0.3, 0.5, 0.7), 0.8, 0.3
 size = (dict(n_users=50, n_items=40, n_ratings=1200) if FAST
@@ -123,7 +125,7 @@ pd.concat(confusion, names=["fit"]).round(2)
 # %% [markdown]
 # ## MovieLens: PMF MAP against MPMA MAP
 #
-# Both with the registry's MAP settings (`get_spec(name).resolve`: the stronger factor shrinkage, `factor_scale=2/3`, that a point estimate needs), 10 factors in full mode, the registry's fast settings in fast mode. MPMA's clusters are derived from the training ratings.
+# Both with the `point_estimate` preset (the stronger factor shrinkage, `factor_scale=2/3`, that a point estimate needs on MovieLens), 10 factors in full mode, the registry's fast settings in fast mode. MPMA's clusters are derived from the training ratings.
 
 # %%
 # MovieLens 100K fold u1, read from the data home ($BAYESREC_DATA, else the user cache
@@ -131,8 +133,8 @@ pd.concat(confusion, names=["fit"]).round(2)
 # it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
 # synthetic dataset instead, and says so.
 from bayesrec.data.movielens import load_movielens_fold
+from bayesrec.data.simulate import load_synthetic
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import load_synthetic
 
 if FAST:
     ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
@@ -148,10 +150,18 @@ print(split.report())
 # %%
 from bayesrec.metrics import score
 
-OPTIONS = None if FAST else {"n_factors": 10}
+
+def settings(name, method, **options):
+    """Model and fit options: the registry's fast ones in fast mode, else 10 factors."""
+    fast = get_spec(name).fast
+    base = dict(fast.options) if FAST else {"n_factors": 10}
+    return {**base, **options}, (dict(fast.fit.get(method, {})) if FAST else {})
+
+
 models, fits, seconds = {}, {}, {}
 for name in ("pmf", "mpma"):
-    method, options, fit_options = get_spec(name).resolve("map", options=OPTIONS, fast=FAST)
+    method = "map"
+    options, fit_options = settings(name, method, preset="point_estimate")
     print(f"{name}: {options} {fit_options}")
     models[name] = build_model(name, train, **options)
     start = time.perf_counter()
@@ -273,7 +283,8 @@ fig = plot_where(groups["MAP"], "MAP")
 
 # %%
 for name in ("pmf", "mpma"):
-    method, options, fit_options = get_spec(name).resolve("advi", options=OPTIONS, fast=FAST)
+    method = "advi"
+    options, fit_options = settings(name, method)
     print(f"{name}: {options} {fit_options}")
     label = f"{name} ADVI"
     start = time.perf_counter()

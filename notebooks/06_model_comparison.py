@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 6. Model comparison across the zoo
 #
-# Every registered model on the same split, through the same interface (`make_recommender(name, method).fit(train).predict_ratings(test)`): point metrics of the posterior-mean prediction (RMSE, MAE, exact-rating accuracy), ranking metrics of the test items per user (precision, recall and nDCG at 10, items rated 4 or more count as relevant), and the coverage of the 90 % predictive intervals, which says whether the uncertainty is honest.
+# Every registered model on the same split, through the same interface (`make_recommender(name, method, options=...).fit(train).predict_ratings(test)`): point metrics of the posterior-mean prediction (RMSE, MAE, exact-rating accuracy), ranking metrics of the test items per user (precision, recall and nDCG at 10, items rated 4 or more count as relevant), and the coverage of the 90 % predictive intervals, which says whether the uncertainty is honest.
 
 # %%
 import os
@@ -34,8 +34,8 @@ print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
 # it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
 # synthetic dataset instead, and says so.
 from bayesrec.data.movielens import load_movielens_fold
+from bayesrec.data.simulate import load_synthetic
 from bayesrec.data.splits import holdout
-from bayesrec.data.synthetic import load_synthetic
 
 if FAST:
     ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
@@ -54,16 +54,20 @@ import time
 import pandas as pd
 
 from bayesrec.metrics import ranking_scores, score
-from bayesrec.models import make_recommender
+from bayesrec.recommenders import make_recommender
 
-ROWS = [("uniform", None), ("global_mean", None), ("mean_of_means", None), ("biases", None),
-        ("pmf", "map"), ("bpmf", "gibbs"), ("mmsbm", "map"), ("mpma", "map")]
+# (model, method, model options): the point estimates with the `point_estimate` preset,
+# BPMF's Gibbs sampler on the centred parameterisation
+ROWS = [("uniform", None, {}), ("global_mean", None, {}), ("mean_of_means", None, {}),
+        ("biases", None, {}), ("pmf", "map", {"preset": "point_estimate"}),
+        ("bpmf", "gibbs", {"parameterisation": "centered"}), ("mmsbm", "map", {}),
+        ("mpma", "map", {"preset": "point_estimate"})]
 results, predictions = {}, {}
-for name, method in ROWS:
+for name, method, options in ROWS:
     start = time.perf_counter()
-    options = {} if method is None else {"n_factors": 10} if name in ("pmf", "bpmf", "mpma") else {}
-    rec = make_recommender(name, method, fast=FAST, options=None if FAST else options,
-                           random_seed=0).fit(train)
+    if not FAST and name in ("pmf", "bpmf", "mpma"):
+        options = {"n_factors": 10, **options}
+    rec = make_recommender(name, method, fast=FAST, options=options, random_seed=0).fit(train)
     pred = rec.predict_ratings(test)
     seconds = time.perf_counter() - start
     label = f"{name} ({method or 'fit'})"
@@ -104,9 +108,12 @@ from bayesrec.models import build_model, get_spec
 
 sampled = {}
 for name in ("pmf", "bpmf"):
-    # the registry's settings for Gibbs (fast mode: its fast settings, as above)
-    _, options, fit_options = get_spec(name).resolve(
-        "gibbs", options=None if FAST else {"n_factors": 10}, fast=FAST)
+    # fast mode: the registry's fast settings, as above; BPMF centred, as above
+    spec = get_spec(name)
+    options = dict(spec.fast.options) if FAST else {"n_factors": 10}
+    if name == "bpmf":
+        options["parameterisation"] = "centered"
+    fit_options = dict(spec.fast.fit.get("gibbs", {})) if FAST else {}
     sampled[f"{name} (gibbs)"] = fit(build_model(name, train, **options), "gibbs",
                                      random_seed=0, **fit_options)
 # at most 400 draws per fit: the pointwise log-likelihood is draws x training ratings

@@ -73,6 +73,9 @@ class FactorStructure:
     learned_bias_sd: bool = False
     noise: float | None = None  # a fixed noise sd, or None when sigma is learned
     link: str = "identity"
+    #: model options that give the same model with centred factors (non-centred models):
+    #: the Gibbs sampler samples that twin and maps the draws back, ``z = L^{-1} (U - mu)``
+    centred_options: Mapping[str, Any] | None = None
 
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.

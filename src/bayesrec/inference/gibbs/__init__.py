@@ -52,10 +52,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import numpy as np
 import pymc as pm
+import xarray as xr
 from pydantic import Field
 
-from bayesrec.inference.gibbs.layout import FactorLayout, layout_of
+from bayesrec.errors import InputError
+from bayesrec.inference.gibbs.layout import FactorLayout, factor_structure_of, layout_of
 from bayesrec.inference.gibbs.moves import RidgeMoves, ScaleMoves
 from bayesrec.inference.gibbs.nuts import blanket_terms, markov_blanket_nuts
 from bayesrec.inference.gibbs.steps import FactorGibbs, HyperGibbs
@@ -69,6 +72,7 @@ from bayesrec.inference.options import (
     check,
 )
 from bayesrec.inference.start import initial_values, stored_var_names
+from bayesrec.models.registry import build_model, model_info
 
 __all__ = [
     "HYPER_STEPS",
@@ -197,7 +201,25 @@ def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dic
 
     ``init="prior"`` starts the chains from one prior draw (as NUTS's
     ``init="prior"``); ``"auto"``: the model's initial point (factors at their prior mean).
+
+    A non-centred model whose factor structure names its centred twin
+    (``centred_options``: BPMF) is sampled through that twin, whose conjugate updates
+    mix better, and the draws are mapped back to the model's own variables
+    (``z = L^{-1} (U - mu)``): the same posterior, as a reparameterisation.
     """
+    info = model_info(model)
+    structure = factor_structure_of(info.name if info else "custom",
+                                    info.config if info else {}, "the gibbs method")
+    if structure.centred or structure.centred_options is None:
+        return _sample(model, opts, random_seed, progressbar)
+    twin = build_model(info.name, info.ratings,
+                       **{**info.config, **structure.centred_options})
+    groups = _sample(twin, opts, random_seed, progressbar)
+    groups["posterior"] = _non_centred(groups["posterior"], model)
+    return groups
+
+
+def _sample(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dict:
     initvals = initial_values(model, "prior", random_seed) if opts["init"] == "prior" else None
     steps = gibbs_steps(model, hyper=opts["hyper"], moves=opts["moves"],
                         hold_bias_sd=opts["hold_bias_sd"], overrelax=opts["overrelax"],
@@ -209,3 +231,25 @@ def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dic
         compute_convergence_checks=False, quiet=not progressbar,
     )
     return sampled_groups(dt)
+
+
+def _non_centred(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
+    """Draws of the centred twin as draws of the non-centred ``model``: the standardised
+    factors ``z = L^{-1} (U - mu)`` of each side added, in the model's variable order."""
+    out = posterior.copy()
+    for side in ("user", "item"):
+        factors = posterior[f"{side}_factors"].transpose("chain", "draw", side, "factor").values
+        mean = posterior[f"{side}_factor_mean"].transpose("chain", "draw", "factor").values
+        packed = posterior[f"{side}_factor_chol"].values
+        k = factors.shape[-1]
+        rows, cols = np.tril_indices(k)
+        chol = np.zeros((*packed.shape[:2], k, k))
+        chol[..., rows, cols] = packed
+        dev = factors - mean[:, :, None, :]  # (chain, draw, unit, factor)
+        z = np.linalg.solve(chol[:, :, None], dev[..., None])[..., 0]
+        out[f"{side}_factors_std"] = (("chain", "draw", side, "factor"), z)
+    names = [n for n in stored_var_names(model) if n in out]
+    missing = sorted(set(stored_var_names(model)) - set(names))
+    if missing:
+        raise InputError(f"the centred twin's draws lack {missing}: the factory changed")
+    return out[names]
