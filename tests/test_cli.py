@@ -10,7 +10,7 @@ import pytest
 import bayesrec.cli as cli
 from bayesrec.cli import main, parse_option
 from bayesrec.errors import InputError
-from bayesrec.models import list_models
+from bayesrec.models import list_models, model_table
 
 
 @pytest.fixture
@@ -28,9 +28,14 @@ def csv_file(tmp_path):
 def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["name", "kind", "title", "reference", "methods"]
+    assert max(len(line) for line in out.splitlines()) <= 100  # fits a terminal
     for spec in list_models():
-        assert spec.name in out
+        block = out.split(f"\n{spec.name} ")[-1] if not out.startswith(spec.name) else out
+        assert spec.title in block
+        assert "methods: " in block
+    assert "nuts, advi" in out and "gibbs (default)" in out  # BPMF's default method
+    assert main(["models", "--markdown"]) == 0
+    assert capsys.readouterr().out.strip() == model_table()
 
 
 def test_evaluate_csv_writes_json(csv_file, tmp_path, capsys):

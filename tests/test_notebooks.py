@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import jupytext
@@ -25,16 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 IPYNB = sorted(NOTEBOOKS.glob("*.ipynb"))
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-
-# Absolute paths of a machine (this one's repository, home and temporary folder included).
-# Base64-encoded images are binary data, not text, and are not scanned.
-_MACHINE_PATHS = ["/work/", "/root/", "/home/", "/tmp/", "site-packages", "dist-packages",
-                  str(ROOT), tempfile.gettempdir() + "/"]
-if Path.home() != Path("/"):
-    _MACHINE_PATHS.append(str(Path.home()) + "/")
-MACHINE_PATH = re.compile("|".join(re.escape(p) for p in _MACHINE_PATHS))
-BINARY_MIME_TYPES = {"image/png", "image/jpeg", "image/gif"}
-
 
 def load_build():
     """``notebooks/build.py`` as a module (the notebooks folder is not a package)."""
@@ -48,28 +36,7 @@ def cells(nb) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source) for cell in nb.cells]
 
 
-def machine_paths(nb) -> list[str]:
-    """``cell i (output type): text around the path`` for every output text holding one."""
-    found = []
-
-    def walk(value, where):
-        if isinstance(value, str):
-            match = MACHINE_PATH.search(value)
-            if match:
-                excerpt = value[max(0, match.start() - 80):match.end() + 80]
-                found.append(f"{where}: ...{excerpt}...")
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, where)
-        elif isinstance(value, dict):
-            for key, v in value.items():
-                if key not in BINARY_MIME_TYPES:
-                    walk(v, where)
-
-    for i, cell in enumerate(nb.cells):
-        for output in cell.get("outputs", []):
-            walk(dict(output), f"cell {i} ({output.get('output_type')})")
-    return found
+BUILD = load_build()
 
 
 def test_the_gallery_is_there():
@@ -112,7 +79,7 @@ def test_notebook_cells_equal_its_source(notebook):
 
 @pytest.mark.parametrize("notebook", IPYNB, ids=lambda p: p.name)
 def test_outputs_hold_no_machine_paths(notebook):
-    found = machine_paths(nbformat.read(notebook, as_version=4))
+    found = BUILD.machine_paths(nbformat.read(notebook, as_version=4))
     assert not found, (
         f"{notebook.name}: committed outputs hold absolute paths of the machine that ran it "
         "(notebooks/build.py scrubs known ones when it writes a notebook):\n"
@@ -128,7 +95,7 @@ def test_sources_are_ruff_clean():
 
 
 def test_build_check_agrees():
-    assert load_build().check() == []
+    assert BUILD.check() == []
 
 
 def test_build_check_finds_an_edited_cell(tmp_path):
@@ -163,9 +130,9 @@ def test_scrubbed_outputs_hold_no_machine_paths():
         nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=traceback),
         nbformat.v4.new_output("display_data", data={"text/plain": f"saved to {ROOT}/x.nc"}),
     ])])
-    assert len(machine_paths(nb)) == 5  # one per string: the traceback has two
+    assert len(BUILD.machine_paths(nb)) == 5  # one per string: the traceback has two
     build.scrub_outputs(nb)
-    assert machine_paths(nb) == []
+    assert BUILD.machine_paths(nb) == []
     outputs = nb.cells[0].outputs
     assert len(outputs) == 3  # the tqdm warning was all of its stream: removed
     assert outputs[0].text.startswith("<cell>:14: UserWarning: fit 'pmf (gibbs)': 938")

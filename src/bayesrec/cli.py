@@ -33,8 +33,15 @@ import pandas as pd
 
 from bayesrec import __version__
 from bayesrec.errors import FitError, InputError
-from bayesrec.evaluation import MOVIELENS_NAMES, evaluate, load_dataset, write_json
+from bayesrec.evaluation import (
+    MOVIELENS_NAMES,
+    evaluate,
+    load_dataset,
+    read_ratings_file,
+    write_json,
+)
 from bayesrec.evaluation.parallel import check_scheduler
+from bayesrec.inference.record import FitRecord
 from bayesrec.metrics import rmse
 from bayesrec.models.registry import get_spec, list_models, model_table
 from bayesrec.provenance import versions
@@ -147,12 +154,11 @@ def _fit_saver(args: argparse.Namespace, spec):
     return save
 
 
-def _ratings_spec(spec: str, which: str, args: argparse.Namespace):
-    """Ratings named by ``--train``/``--test``: a ratings file, or ``DATASET:FOLD``."""
-    from bayesrec.evaluation import read_ratings_file
-
+def _ratings_spec(spec: str, which: str, args: argparse.Namespace, id_type="str"):
+    """Ratings named by ``--train``/``--test``: a ratings file (ids read as ``id_type``, the
+    fit's), or ``DATASET:FOLD``."""
     if Path(spec).expanduser().is_file():
-        return read_ratings_file(Path(spec).expanduser())
+        return read_ratings_file(Path(spec).expanduser(), id_type=id_type)
     dataset, sep, fold = spec.rpartition(":")
     if not sep or not dataset or not fold:
         raise InputError(
@@ -170,13 +176,20 @@ def _ratings_spec(spec: str, which: str, args: argparse.Namespace):
     raise InputError(f"--{which} {spec!r}: no fold {fold!r}; the folds are {names}")
 
 
+def _id_types(record) -> dict:
+    """How to read the ids of a ratings file for this fit: as ints when the fit's are ints."""
+    return {what: "int" if pd.api.types.is_integer_dtype(index) else "str"
+            for what, index in (("user", record.users), ("item", record.items))}
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from bayesrec.diagnostics.report import write_report
     from bayesrec.inference.io import load_fit
 
     fit = load_fit(args.fit_file)
-    train = _ratings_spec(args.train, "train", args) if args.train else None
-    test = _ratings_spec(args.test, "test", args) if args.test else None
+    id_type = _id_types(FitRecord(fit))
+    train = _ratings_spec(args.train, "train", args, id_type) if args.train else None
+    test = _ratings_spec(args.test, "test", args, id_type) if args.test else None
     comparison = []
     for path in args.compare or []:
         if Path(path).suffix.lower() != ".json":

@@ -70,6 +70,18 @@ def _factorize(ids: np.ndarray, what: str, universe: pd.Index | None) -> tuple[n
     return codes.astype(np.int64), pd.Index(uniques)
 
 
+def _require_columns(df: pd.DataFrame, user, item, rating, timestamp, where: str,
+                     hint: str) -> None:
+    """Raise naming the rating columns that ``df`` lacks."""
+    wanted = {"user": user, "item": item, "rating": rating}
+    if timestamp is not None:
+        wanted["timestamp"] = timestamp
+    missing = [f"{k}={v!r}" for k, v in wanted.items() if v not in df.columns]
+    if missing:
+        raise InputError(f"column(s) {', '.join(missing)} not in {where}, whose columns are "
+                         f"{list(df.columns)}; {hint}")
+
+
 @dataclass(frozen=True, eq=False)
 class Ratings:
     """Explicit ratings: who rated what, how, and on which scale.
@@ -242,15 +254,8 @@ class Ratings:
             raise InputError(f"from_dataframe needs a pandas DataFrame, got {type(df).__name__}")
         if timestamp is None and "timestamp" in df.columns:
             timestamp = "timestamp"
-        wanted = {"user": user, "item": item, "rating": rating}
-        if timestamp is not None:
-            wanted["timestamp"] = timestamp
-        missing = [f"{k}={v!r}" for k, v in wanted.items() if v not in df.columns]
-        if missing:
-            raise InputError(
-                f"column(s) {', '.join(missing)} not in the DataFrame, whose columns are "
-                f"{list(df.columns)}; name them with user=, item=, rating="
-            )
+        _require_columns(df, user, item, rating, timestamp, "the DataFrame",
+                         "name them with user=, item=, rating=")
         return cls.from_arrays(
             df[user].to_numpy(),
             df[item].to_numpy(),
@@ -323,16 +328,9 @@ class Ratings:
         times = timestamp if timestamp is not None else "timestamp"
         df = _csv.read_table(path, sep=sep, names=names, id_columns=(user, item),
                              number_columns=(rating, times), encoding=encoding)
-        wanted = {"user": user, "item": item, "rating": rating}
-        if timestamp is not None:
-            wanted["timestamp"] = timestamp
-        missing = [f"{k}={v!r}" for k, v in wanted.items() if v not in df.columns]
-        if missing:
-            raise InputError(
-                f"column(s) {', '.join(missing)} not in {path}, whose columns are "
-                f"{list(df.columns)}; name them with user=, item=, rating= (or give names= "
-                "for a file without a header row)"
-            )
+        _require_columns(df, user, item, rating, timestamp, str(path),
+                         "name them with user=, item=, rating= (or give names= for a file "
+                         "without a header row)")
         if df.empty:
             raise InputError(f"empty data: {path} has no rating rows")
         return cls.from_arrays(

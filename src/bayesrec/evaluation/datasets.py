@@ -28,21 +28,27 @@ def _check_kfold(kfold) -> int:
     return int(kfold)
 
 
-def read_ratings_file(path: str | Path) -> Ratings:
+def read_ratings_file(path: str | Path, *, id_type="str") -> Ratings:
     """Ratings from a CSV/TSV file with a ``user,item,rating[,timestamp]`` header.
 
     A file without a header whose rows are three or four numbers (the MovieLens
-    ``u.data`` layout) is read as user, item, rating[, timestamp].
+    ``u.data`` layout) is read as user, item, rating[, timestamp].  Ids are read as
+    the strings in the file unless ``id_type`` asks for conversion (see
+    :meth:`~bayesrec.data.Ratings.from_csv`).
     """
     path = Path(path)
     try:
-        return Ratings.from_csv(path)
+        return Ratings.from_csv(path, id_type=id_type)
     except InputError:
-        with path.open() as fh:
-            fields = [f for f in re.split(r"[\t,;| ]+", fh.readline().strip()) if f]
+        try:
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                fields = [f for f in re.split(r"[\t,;| ]+", fh.readline().strip()) if f]
+        except OSError:
+            raise
         if not 3 <= len(fields) <= 4 or not all(_is_number(f) for f in fields):
             raise
-    return Ratings.from_csv(path, names=["user", "item", "rating", "timestamp"][:len(fields)])
+    return Ratings.from_csv(path, names=["user", "item", "rating", "timestamp"][:len(fields)],
+                            id_type=id_type)
 
 
 def _is_number(text: str) -> bool:

@@ -25,7 +25,6 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pymc as pm
 import xarray as xr
 
@@ -35,6 +34,7 @@ from bayesrec.inference import map as map_method
 from bayesrec.inference.options import MethodOptions, check
 from bayesrec.inference.progress import quiet_pymc, show_progress
 from bayesrec.inference.record import write_record
+from bayesrec.inference.start import check_seed
 from bayesrec.models.registry import ModelSpec, spec_of
 
 __all__ = ["fit", "METHODS", "SAMPLERS", "method_defaults", "method_options"]
@@ -85,16 +85,6 @@ def _resolve_method(model: pm.Model, method: str | None) -> str:
     return method
 
 
-def _check_seed(random_seed) -> int:
-    if random_seed is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if (isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer))
-            or random_seed < 0):
-        raise InputError(f"random_seed must be a non-negative integer or None, got "
-                         f"{random_seed!r}")
-    return int(random_seed)
-
-
 def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None = None,
         progressbar: bool | None = None, **options) -> xr.DataTree:
     """Fit a PyMC model by MAP, NUTS, (full-rank or minibatch) ADVI, or Gibbs sampling.
@@ -133,7 +123,7 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         raise InputError(f"fit needs a pymc.Model, got {type(model).__name__}")
     method = _resolve_method(model, method)
     opts = method_options(method, model, **options)
-    seed = _check_seed(random_seed)
+    seed = check_seed(random_seed)
     progress = show_progress(progressbar)
     start = time.perf_counter()
     with quiet_pymc(progress):

@@ -58,6 +58,7 @@ from bayesrec.inference.gibbs.kernels import draw_rows
 from bayesrec.inference.gibbs.layout import FactorLayout, factor_structure_of, layout_of
 from bayesrec.inference.gibbs.steps import conditional_inputs
 from bayesrec.inference.record import GROUP, FitRecord, encode_ids, rehash
+from bayesrec.inference.start import check_seed
 from bayesrec.models.registry import build_model
 from bayesrec.provenance import now
 
@@ -112,7 +113,7 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
     factor_structure_of(record.model_name, record.config, "fold-in")
     users = record.users
     new = _new_ratings(ratings_of_new_users, record.ratings)
-    seed = _check_seed(random_seed)
+    seed = check_seed(random_seed)
     point_fit = record.method == "map"
     layout = layout_of(build_model(record.model_name, new, **record.config), what="fold-in")
     posterior = fit["posterior"].to_dataset()
@@ -159,16 +160,6 @@ def _new_ratings(ratings, train: Ratings) -> Ratings:
                          f"example {ratings.rating[off][:5].tolist()}")
     return Ratings.from_arrays(ratings.user_ids, ratings.item_ids, ratings.rating, scale=scale,
                                user_ids=raters, item_ids=train.items)
-
-
-def _check_seed(random_seed) -> int:
-    if random_seed is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if (isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer))
-            or random_seed < 0):
-        raise InputError(f"random_seed must be a non-negative integer or None, got "
-                         f"{random_seed!r}")
-    return int(random_seed)
 
 
 # ---------------------------------------------------------------------------------------------

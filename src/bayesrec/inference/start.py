@@ -7,13 +7,28 @@ import warnings
 import numpy as np
 import pymc as pm
 
+from bayesrec.errors import InputError
+
 __all__ = [
+    "check_seed",
     "child_seeds",
     "initial_values",
     "stored_var_names",
     "value_space_fn",
     "var_dims",
 ]
+
+
+def check_seed(random_seed) -> int:
+    """A valid seed: ``random_seed`` itself, or a fresh one drawn for ``None`` (to be
+    recorded, so that the run can be repeated)."""
+    if random_seed is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if (isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer))
+            or random_seed < 0):
+        raise InputError(f"random_seed must be a non-negative integer or None, got "
+                         f"{random_seed!r}")
+    return int(random_seed)
 
 
 def child_seeds(random_seed: int, n: int) -> list[int]:

@@ -14,6 +14,7 @@ from typing import Self
 import numpy as np
 import xarray as xr
 
+from bayesrec.data.ids import id_array
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.ranking import check_n, top_n_from_scores
@@ -55,12 +56,11 @@ class Recommender(abc.ABC):
     def predict(self, users, items) -> xr.Dataset:
         """Predict ratings for (user, item) pairs given by raw ids (equal-length sequences)."""
         train = self._require_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=object if _is_object(users) else None))
-        items = np.atleast_1d(np.asarray(items, dtype=object if _is_object(items) else None))
-        if users.shape != items.shape or users.ndim != 1:
+        users, items = id_array(users), id_array(items)  # each id keeps its own type
+        if users.shape != items.shape:
             raise InputError(
-                f"mismatched lengths: {users.shape[0] if users.ndim else 1} users and "
-                f"{items.shape[0] if items.ndim else 1} items; give one user and one item per pair"
+                f"mismatched lengths: {len(users)} users and {len(items)} items; give one user "
+                "and one item per pair"
             )
         return self.predict_codes(
             train.user_codes_of(users, unknown="mask"), train.item_codes_of(items, unknown="mask")
@@ -82,7 +82,7 @@ class Recommender(abc.ABC):
         default.
         """
         train = self._require_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=object if _is_object(users) else None))
+        users = id_array(users)
         ucodes = train.user_codes_of(users, unknown="mask")
         n = check_n(n, train.n_items)
         means = np.empty((len(users), train.n_items))
@@ -98,8 +98,3 @@ class Recommender(abc.ABC):
     def __repr__(self) -> str:
         state = "fitted" if self.train_ is not None else "not fitted"
         return f"{type(self).__name__}({state})"
-
-
-def _is_object(x) -> bool:
-    arr = np.asarray(x)
-    return arr.dtype == object
