@@ -128,23 +128,14 @@ pd.concat(confusion, names=["fit"]).round(2)
 # Both with the `point_estimate` preset (the stronger factor shrinkage, `factor_scale=2/3`, that a point estimate needs on MovieLens), 10 factors in full mode, the registry's fast settings in fast mode. MPMA's clusters are derived from the training ratings.
 
 # %%
-# MovieLens 100K fold u1, read from the data home ($BAYESREC_DATA, else the user cache
-# folder). Full mode needs it: when it is missing, the loader raises InputError saying where
-# it looked and how to point BAYESREC_DATA at it. Fast mode (CI) uses a small embedded
-# synthetic dataset instead, and says so.
-from bayesrec.data.movielens import load_movielens_fold
-from bayesrec.data.simulate import load_synthetic
-from bayesrec.data.splits import holdout
+# MovieLens 100K fold u1 from the data home ($BAYESREC_DATA, else the user cache folder):
+# without it the loader says where it looked, and the notebook stops. Fast mode (CI) uses a
+# small simulated data set instead, and its name says so.
+from bayesrec.evaluation import example_split
 
-if FAST:
-    ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
-    split = holdout(ratings, 0.2, seed=0)
-    DATASET = "fast mode: a small embedded synthetic dataset, not MovieLens"
-else:
-    split = load_movielens_fold("u1")
-    DATASET = "MovieLens 100K, fold u1"
+split = example_split(FAST)
 train, test = split.train, split.test
-print(DATASET)
+print(split.name)
 print(split.report())
 
 # %%

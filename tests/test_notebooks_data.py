@@ -22,7 +22,7 @@ def data_cells(source: Path) -> tuple[str, str] | None:
     (IPython magics dropped), or None when the notebook does not load MovieLens."""
     code = [c.source for c in jupytext.read(source, fmt="py:percent").cells
             if c.cell_type == "code"]
-    loading = [s for s in code if "load_movielens_fold(" in s]
+    loading = [s for s in code if "example_split(" in s]
     if not loading:
         return None
 
@@ -43,7 +43,7 @@ def run(cells: tuple[str, str]) -> dict:
 
 
 def test_notebooks_load_movielens():
-    assert LOADING, "no notebook source loads MovieLens (load_movielens_fold)"
+    assert LOADING, "no notebook source loads MovieLens (example_split)"
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)

@@ -11,6 +11,7 @@
 from bayesrec.evaluation.datasets import (
     MOVIELENS_FOLDS,
     MOVIELENS_NAMES,
+    example_split,
     load_dataset,
     read_ratings_file,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "EvaluationResult",
     "GridResult",
     "evaluate",
+    "example_split",
     "grid",
     "jsonable",
     "load_dataset",

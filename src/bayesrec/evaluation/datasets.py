@@ -11,10 +11,17 @@ import numpy as np
 from bayesrec.data.movielens import load_movielens, movielens_folds
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.simulate import load_synthetic
+from bayesrec.data.splits import Split, holdout
 from bayesrec.data.splits import kfold as kfold_splits
 from bayesrec.errors import InputError
 
-__all__ = ["MOVIELENS_FOLDS", "MOVIELENS_NAMES", "load_dataset", "read_ratings_file"]
+__all__ = [
+    "MOVIELENS_FOLDS",
+    "MOVIELENS_NAMES",
+    "example_split",
+    "load_dataset",
+    "read_ratings_file",
+]
 
 #: The five-fold cross-validation that ships with MovieLens 100K.
 MOVIELENS_FOLDS = ("u1", "u2", "u3", "u4", "u5")
@@ -110,3 +117,21 @@ def load_dataset(name: str, *, data_home=None, folds: Sequence[str] | None = Non
         )
     ratings = read_ratings_file(path)
     return f"{path.name} ({kfold}-fold, seed {seed})", kfold_splits(ratings, k=kfold, seed=seed)
+
+
+def example_split(fast: bool = False, *, data_home=None):
+    """The split the gallery notebooks use: MovieLens 100K fold u1, or a small simulated one.
+
+    ``fast=False`` reads fold u1 from the data home (``data_home``, else
+    ``$BAYESREC_DATA``, else the user cache folder) and fails with the loader's message
+    when it is missing: no silent substitution.  ``fast=True`` (the notebooks' CI mode)
+    is 4,000 ratings of 150 users and 120 items from :func:`load_synthetic`, 80/20
+    holdout with seed 0, and its name says that it is not MovieLens.
+    """
+    if fast:
+        ratings, _ = load_synthetic(n_users=150, n_items=120, n_ratings=4000)
+        split = holdout(ratings, 0.2, seed=0)
+        return Split(split.train, split.test,
+                     name="fast mode: small synthetic data, not MovieLens")
+    u1 = movielens_folds(["u1"], data_home=data_home)[0]
+    return Split(u1.train, u1.test, name="MovieLens 100K, fold u1")
