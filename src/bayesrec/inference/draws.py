@@ -27,7 +27,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import xarray as xr
-from pytensor.graph.replace import vectorize_graph
+from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
 
@@ -90,6 +90,10 @@ class DrawEvaluator:
             self.outputs.append(LOG_LIKELIHOOD)
         if not outs:
             raise InputError("nothing to evaluate: give var_names or log_likelihood=True")
+        # observed variables that other quantities depend on (pm.observe on a parameter)
+        # take their observed values
+        observed = {rv: model.rvs_to_values[rv] for rv in model.observed_RVs}
+        outs = graph_replace(outs, observed, strict=False)
         needed = set(ancestors(outs))
         free = [rv for rv in model.free_RVs if rv in needed]
         batched = {rv: pt.tensor(dtype=rv.dtype, shape=(None, *rv.type.shape), name=rv.name)

@@ -33,7 +33,7 @@ from bayesrec.inference import advi, gibbs, minibatch, nuts
 from bayesrec.inference import map as map_method
 from bayesrec.inference.options import MethodOptions, check
 from bayesrec.inference.progress import quiet_pymc, show_progress
-from bayesrec.inference.record import write_record
+from bayesrec.inference.record import ratings_of_model, write_record
 from bayesrec.inference.start import check_seed
 from bayesrec.models.registry import ModelSpec, spec_of
 
@@ -121,6 +121,7 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     """
     if not isinstance(model, pm.Model):
         raise InputError(f"fit needs a pymc.Model, got {type(model).__name__}")
+    ratings_of_model(model)  # a model off the data convention is refused before any work
     method = _resolve_method(model, method)
     opts = method_options(method, model, **options)
     seed = check_seed(random_seed)
