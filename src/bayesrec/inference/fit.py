@@ -32,6 +32,7 @@ from bayesrec.errors import InputError
 from bayesrec.inference import advi, gibbs, minibatch, nuts
 from bayesrec.inference import map as map_method
 from bayesrec.inference.loglik import add_log_likelihood
+from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.options import MethodOptions, check
 from bayesrec.inference.progress import quiet_pymc, show_progress
 from bayesrec.inference.record import ratings_of_model, write_record
@@ -134,10 +135,13 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     seed = check_seed(random_seed)
     progress = show_progress(progressbar)
     start = time.perf_counter()
-    with quiet_pymc(progress):
+    with quiet_pymc(progress), reproducible():
         groups = _METHODS[method].run(model, opts, seed, progress)
         seconds = time.perf_counter() - start
         out = write_record(groups, model, method, opts, seed, seconds)
     if not isinstance(log_likelihood, bool):
         raise InputError(f"log_likelihood must be True or False, got {log_likelihood!r}")
-    return add_log_likelihood(out, model=model) if log_likelihood else out
+    if not log_likelihood:
+        return out
+    with reproducible():
+        return add_log_likelihood(out, model=model)

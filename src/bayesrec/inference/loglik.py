@@ -9,6 +9,7 @@ from __future__ import annotations
 import pymc as pm
 import xarray as xr
 
+from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.progress import quiet_pymc
 from bayesrec.inference.record import FitRecord, check_fit, rehash, thin_index
 
@@ -60,7 +61,7 @@ def add_log_likelihood(fit: xr.DataTree, *, model: pm.Model | None = None,
             ds = out[group].to_dataset()
             if "draw" in ds.dims and "chain" in ds.dims:
                 out[group] = xr.DataTree(ds.isel(draw=idx))
-    with quiet_pymc():
+    with quiet_pymc(), reproducible():
         ll = pm.compute_log_likelihood(out, model=model, extend_inferencedata=False,
                                        progressbar=False)
     ds = ll["log_likelihood"].to_dataset() if isinstance(ll, xr.DataTree) else ll
