@@ -9,7 +9,11 @@ metric                  computed on
 ======================  ==========================================================
 ``rmse``                ``prediction.mean`` (the expected rating)
 ``mae``                 ``prediction.median`` (the MAE-optimal point prediction)
-``accuracy``            ``prediction.mode`` (fraction of exactly right levels)
+``accuracy``            ``prediction.mode`` (fraction of exactly right levels; the most
+                        probable level when the prediction has ``prob``)
+``lpd``                 ``prediction.prob``: mean log probability of the true level
+                        (the held-out log predictive density per rating, in nats;
+                        uniform guessing on 5 levels scores -1.609)
 ``coverage_<level>``    central predictive intervals from ``prediction.quantiles``
 ======================  ==========================================================
 
@@ -47,6 +51,7 @@ __all__ = [
     "mae",
     "accuracy",
     "coverage",
+    "log_predictive_density",
     "score",
     "precision_at_k",
     "recall_at_k",
@@ -156,6 +161,26 @@ def coverage(y_true, lower, upper) -> float:
     return float(np.mean(inside))
 
 
+def log_predictive_density(prediction: xr.Dataset, test: Ratings) -> float:
+    """Mean log probability of the true rating level (nats per rating), from ``prob``.
+
+    NaN when the prediction has no level probabilities (a continuous scale).  A level
+    given probability 0 scores ``-inf``: a model that rules out what happened.
+    """
+    if "prob" not in prediction:
+        return float("nan")
+    if test.scale.levels is None:
+        raise InputError("the log predictive density of levels needs a discrete scale")
+    prob = np.asarray(prediction["prob"].transpose("pair", "rating_level").values, dtype=float)
+    levels = np.asarray(prediction["rating_level"].values, dtype=float)
+    if not np.allclose(levels, np.asarray(test.scale.levels, dtype=float)):
+        raise InputError(f"the prediction's levels {levels.tolist()} are not the test's scale "
+                         f"{list(test.scale.levels)}")
+    picked = prob[np.arange(len(test)), test.level_codes]
+    with np.errstate(divide="ignore"):
+        return float(np.mean(np.log(picked)))
+
+
 def _coverage_key(level: float) -> str:
     return f"coverage_{level * 100:g}"
 
@@ -176,8 +201,8 @@ def score(prediction: xr.Dataset, test: Ratings, *, levels=LEVELS) -> dict[str, 
     Returns
     -------
     dict
-        ``rmse`` (on ``mean``), ``mae`` (on ``median``), ``accuracy`` (on ``mode``)
-        and the coverages.
+        ``rmse`` (on ``mean``), ``mae`` (on ``median``), ``accuracy`` (on ``mode``),
+        ``lpd`` (on ``prob``; NaN without level probabilities) and the coverages.
     """
     check_aligned(prediction, test)
     y = test.rating
@@ -185,6 +210,7 @@ def score(prediction: xr.Dataset, test: Ratings, *, levels=LEVELS) -> dict[str, 
         "rmse": rmse(y, prediction["mean"]),
         "mae": mae(y, prediction["median"]),
         "accuracy": accuracy(y, prediction["mode"]),
+        "lpd": log_predictive_density(prediction, test),
     }
     for level in levels:
         try:

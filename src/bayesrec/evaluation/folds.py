@@ -37,11 +37,12 @@ __all__ = [
 
 #: Per-fold columns of :attr:`EvaluationResult.folds` (the coverages follow ``score``).
 FOLD_COLUMNS = (
-    "fold", "rmse", "mae", "accuracy", "coverage_50", "coverage_80", "coverage_90",
+    "fold", "rmse", "mae", "accuracy", "lpd", "coverage_50", "coverage_80", "coverage_90",
     "coverage_95", "fit_seconds", "predict_seconds", "n_train", "n_test", "n_cold_users",
     "n_cold_items",
 )
-TABLE_COLUMNS = ("rmse", "mae", "accuracy", "coverage_90", "fit_seconds", "predict_seconds")
+TABLE_COLUMNS = ("rmse", "mae", "accuracy", "lpd", "coverage_90", "fit_seconds",
+                 "predict_seconds")
 
 
 @dataclass
@@ -193,7 +194,7 @@ def _run_fold(task: _FoldTask) -> dict:
 
 def _score_line(prefix: str, row: dict) -> str:
     return (f"[{prefix}] rmse {row['rmse']:.4f}  mae {row['mae']:.4f}  accuracy "
-            f"{row['accuracy']:.4f}  coverage_90 {row['coverage_90']:.3f}  "
+            f"{row['accuracy']:.4f}  lpd {row['lpd']:.4f}  coverage_90 {row['coverage_90']:.3f}  "
             f"(fit {row['fit_seconds']:.2f} s, predict {row['predict_seconds']:.2f} s)")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.dist_math import log_diff_normal_cdf, normal_lccdf, normal_lcdf
 from pymc.distributions.shape_utils import rv_size_is_none
 from pytensor.tensor.random.basic import NormalRV
 
@@ -19,11 +20,16 @@ __all__ = [
     "FactorNormal",
     "factor_rows",
     "symmetry_breaking",
+    "LIKELIHOODS",
+    "check_likelihood",
+    "ordinal_likelihood",
+    "ordinal_log_probs",
     "check_link",
     "check_noise",
     "check_positive",
     "check_positive_int",
     "gaussian_likelihood",
+    "likelihood_of",
     "merge_priors",
     "pair_data",
     "rating_coords",
@@ -32,14 +38,18 @@ __all__ = [
 
 
 def rating_coords(ratings: Ratings, **extra) -> dict[str, Any]:
-    """Coords every factory uses: ``user``/``item`` labelled with raw ids, ``obs``."""
+    """Coords every factory uses: ``user``/``item`` labelled with raw ids, ``obs``; for a
+    discrete scale ``rating_level`` (the levels) and ``cutpoint`` (labels ``"1|2"``, ...)."""
     coords = {
         "user": ratings.users.to_numpy(),
         "item": ratings.items.to_numpy(),
         "obs": np.arange(ratings.n_ratings),
     }
     if ratings.scale.levels is not None:
-        coords["rating_level"] = np.asarray(ratings.scale.levels)
+        levels = np.asarray(ratings.scale.levels)
+        coords["rating_level"] = levels
+        coords["cutpoint"] = [f"{a:g}|{b:g}" for a, b in zip(levels[:-1], levels[1:],
+                                                              strict=True)]
     coords.update(extra)
     return coords
 
@@ -148,19 +158,27 @@ def check_noise(noise):
 
 
 def with_biases(eta, ratings: Ratings, user_idx, item_idx, *, link: str, offset_sd: float,
-                bias_sd, centre: float | None = None):
+                bias_sd, centre: float | None = None, offset: bool = True):
     """``offset + user_bias[u] + item_bias[i] + eta`` (inside a model context).
 
     ``bias_sd`` is a number, or a tensor (a hierarchical scale).  The offset is
-    centred on the middle of the rating scale (identity link) or on 0 (logistic).
+    centred on the middle of the rating scale (identity link) or on 0 (logistic);
+    ``offset=False`` leaves it out (ordinal likelihoods: the cutpoints place the levels).
     """
     scale = ratings.scale
     if centre is None:
         centre = 0.0 if link == "logistic" else (scale.low + scale.high) / 2
-    offset = pm.Normal("offset", centre, offset_sd)
     user_bias = pm.Normal("user_bias", 0.0, bias_sd, dims="user")
     item_bias = pm.Normal("item_bias", 0.0, bias_sd, dims="item")
-    return offset + user_bias[user_idx] + item_bias[item_idx] + eta
+    eta = user_bias[user_idx] + item_bias[item_idx] + eta
+    return pm.Normal("offset", centre, offset_sd) + eta if offset else eta
+
+
+def likelihood_of(eta, ratings: Ratings, *, likelihood: str, link: str, noise, p: dict):
+    """The Gaussian likelihood, or an ordinal one with cutpoints (see :func:`ordinal_likelihood`)."""
+    if likelihood == "gaussian":
+        return gaussian_likelihood(eta, ratings, link=link, noise=noise, noise_sd=p["noise_sd"])
+    return ordinal_likelihood(eta, ratings, likelihood=likelihood, cutpoint_sd=p["cutpoint_sd"])
 
 
 def gaussian_likelihood(eta, ratings: Ratings, *, link: str, noise, noise_sd: float):
@@ -175,3 +193,89 @@ def gaussian_likelihood(eta, ratings: Ratings, *, link: str, noise, noise_sd: fl
     mu = pm.Deterministic("mu", eta, dims="obs")
     sigma = pm.HalfNormal("sigma", noise_sd) if noise == "learned" else noise
     return pm.Normal("rating", mu, sigma, observed=ratings.rating, dims="obs")
+
+
+# ---------------------------------------------------------------------------------------------
+# ratings as ordered categories
+# ---------------------------------------------------------------------------------------------
+LIKELIHOODS = ("gaussian", "ordered_probit", "ordered_logit")
+
+
+def check_likelihood(likelihood: str, ratings: Ratings, *, link: str, noise) -> str:
+    """A valid ``likelihood``; the ordinal ones need a discrete scale and no Gaussian options."""
+    if likelihood not in LIKELIHOODS:
+        raise InputError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if likelihood == "gaussian":
+        return likelihood
+    if ratings.scale.levels is None:
+        raise InputError(
+            f"likelihood={likelihood!r} models ratings as ordered categories and needs a "
+            f"discrete rating scale, got {ratings.scale}; declare the levels, e.g. "
+            "scale=[1, 2, 3, 4, 5]")
+    if link != "identity" or noise != "learned":
+        raise InputError(
+            f"link and noise belong to the Gaussian likelihood; likelihood={likelihood!r} has "
+            "a latent noise of unit scale and its cutpoints map onto the levels: leave "
+            "link='identity' and noise='learned'")
+    return likelihood
+
+
+def ordinal_log_probs(eta, cutpoints, likelihood: str):
+    r"""``log P(r = level k | eta)`` for every level: ``(..., n_levels)``.
+
+    The rating is level :math:`k` when a latent :math:`z = \eta + \varepsilon` falls
+    between the cutpoints :math:`c_{k-1} < z \le c_k` (:math:`c_{-1} = -\infty`,
+    :math:`c_{K-1} = +\infty`), with :math:`\varepsilon` standard normal (ordered probit)
+    or standard logistic (ordered logit): :math:`P(k) = F(c_k - \eta) - F(c_{k-1} - \eta)`.
+    Computed in log space without cancellation (PyMC's ``log_diff_normal_cdf`` for the
+    probit; :math:`\log F(b) + \log(1 - e^{\log F(a) - \log F(b)})` for the logit).
+    """
+    eta = pt.shape_padright(pt.as_tensor_variable(eta))
+    centred = cutpoints - eta  # (..., K - 1): c_k - eta
+    if likelihood == "ordered_probit":
+        inner = log_diff_normal_cdf(0.0, 1.0, centred[..., 1:], centred[..., :-1])
+        first = normal_lcdf(0.0, 1.0, centred[..., :1])
+        last = normal_lccdf(0.0, 1.0, centred[..., -1:])
+    else:
+        log_f = -pt.softplus(-centred)  # log F(c_k - eta), F the logistic CDF
+        inner = log_f[..., 1:] + pm.math.log1mexp(log_f[..., :-1] - log_f[..., 1:])
+        first = log_f[..., :1]
+        last = -pt.softplus(centred[..., -1:])  # log(1 - F(c_last - eta))
+    return pt.concatenate([first, inner, last], axis=-1)
+
+
+def _ordinal_logp(value, eta, cutpoints, likelihood):
+    log_p = ordinal_log_probs(eta, cutpoints, likelihood)
+    return pt.take_along_axis(log_p, pt.shape_padright(value), axis=-1)[..., 0]
+
+
+def _ordinal_dist(eta, cutpoints, likelihood, size):
+    # inverse CDF: the level is the number of cumulative probabilities (all but the last)
+    # below a uniform draw (a vectorised graph; pm.Categorical's draw loops over pairs)
+    prob = pt.exp(ordinal_log_probs(eta, cutpoints, likelihood))
+    u = pm.Uniform.dist(0.0, 1.0, size=prob.shape[:-1] if size is None else size)
+    return pt.lt(pt.cumsum(prob, axis=-1)[..., :-1], u[..., None]).sum(axis=-1).astype("int64")
+
+
+def ordinal_likelihood(eta, ratings: Ratings, *, likelihood: str, cutpoint_sd: float):
+    """Cutpoints, level probabilities ``prob``, ``mu`` and the observed level codes.
+
+    Inside a model context whose coords hold ``rating_level`` and ``cutpoint``.  The
+    cutpoints are ordered, with ``Normal`` priors centred on evenly spaced values from
+    -1.5 to 1.5 latent units (x 1.7 for the logit, whose latent sd is pi/sqrt(3)) and sd
+    ``cutpoint_sd`` (same scaling): identified, since the latent noise has unit scale
+    and the linear predictor has no free offset.
+    """
+    n_levels = len(ratings.scale.levels)
+    spread = 1.0 if likelihood == "ordered_probit" else 1.7
+    cutpoints = pm.Normal("cutpoints", mu=spread * np.linspace(-1.5, 1.5, n_levels - 1),
+                          sigma=spread * cutpoint_sd, dims="cutpoint",
+                          transform=pm.distributions.transforms.ordered)
+    log_p = ordinal_log_probs(eta, cutpoints, likelihood)
+    prob = pm.Deterministic("prob", pt.exp(log_p), dims=("obs", "rating_level"))
+    pm.Deterministic("mu", prob @ np.asarray(ratings.scale.levels, dtype=float), dims="obs")
+    return pm.CustomDist(
+        "rating", eta, cutpoints,
+        logp=lambda value, e, c: _ordinal_logp(value, e, c, likelihood),
+        dist=lambda e, c, size: _ordinal_dist(e, c, likelihood, size),
+        signature="(),(c)->()", dtype="int64", observed=ratings.level_codes, dims="obs")

@@ -14,11 +14,12 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError
 from bayesrec.models._blocks import (
+    check_likelihood,
     check_link,
     check_noise,
     check_positive_int,
     factor_rows,
-    gaussian_likelihood,
+    likelihood_of,
     merge_priors,
     pair_data,
     rating_coords,
@@ -40,8 +41,8 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
     With ``h`` the half-width of the scale (2 for 1..5 stars): ``mean_sd = 0.5 *
     sqrt(h / 2)`` (prior sd of each factor mean), ``factor_sd_scale = 0.5 * sqrt(h / 2)``
     (HalfNormal scale of each factor's sd in the LKJ covariance), ``lkj_eta = 2``,
-    ``bias_sd_scale = h / 2`` (HalfNormal scale of the bias sd), ``offset_sd = h`` and
-    ``noise_sd = h``.
+    ``bias_sd_scale = h / 2`` (HalfNormal scale of the bias sd), ``offset_sd = h``,
+    ``noise_sd = h`` and ``cutpoint_sd = 1`` (ordinal likelihoods, latent units).
     """
     h = scale.width / 2
     r = float(np.sqrt(h / 2))
@@ -52,6 +53,7 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
         "bias_sd_scale": h / 2,
         "offset_sd": h,
         "noise_sd": h,
+        "cutpoint_sd": 1.0,
     }
 
 
@@ -114,6 +116,7 @@ def bpmf_factor_structure(config) -> FactorStructure:
         biases=bool(config.get("biases", True)), learned_bias_sd=True,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         centred_options=None if centred else {"parameterisation": "centered"},
+        likelihood=config.get("likelihood", "gaussian"),
     )
 
 
@@ -139,6 +142,7 @@ def bpmf(
     biases: bool = True,
     noise: Literal["learned"] | float = "learned",
     link: Literal["identity", "logistic"] = "identity",
+    likelihood: Literal["gaussian", "ordered_probit", "ordered_logit"] = "gaussian",
     parameterisation: Literal["noncentered", "centered"] = "noncentered",
     priors: Mapping[str, float] | None = None,
 ) -> pm.Model:
@@ -187,6 +191,8 @@ def bpmf(
     biases : bool
     noise : "learned" or float
     link : {"identity", "logistic"}
+    likelihood : {"gaussian", "ordered_probit", "ordered_logit"}
+        As in :func:`~bayesrec.models.pmf.pmf`.
     parameterisation : {"noncentered", "centered"}
     priors : dict, optional
         Override by name: ``mean_sd`` (:math:`s_\mu`), ``factor_sd_scale``
@@ -204,6 +210,7 @@ def bpmf(
     """
     n_factors = check_positive_int(n_factors, "n_factors")
     link, noise = check_link(link), check_noise(noise)
+    likelihood = check_likelihood(likelihood, ratings, link=link, noise=noise)
     if parameterisation not in PARAMETERISATIONS:
         raise InputError(
             f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}"
@@ -218,6 +225,7 @@ def bpmf(
         if biases:
             bias_sd = pm.HalfNormal("bias_sd", p["bias_sd_scale"])
             eta = with_biases(eta, ratings, user_idx, item_idx, link=link,
-                              offset_sd=p["offset_sd"], bias_sd=bias_sd)
-        gaussian_likelihood(eta, ratings, link=link, noise=noise, noise_sd=p["noise_sd"])
+                              offset_sd=p["offset_sd"], bias_sd=bias_sd,
+                              offset=likelihood == "gaussian")
+        likelihood_of(eta, ratings, likelihood=likelihood, link=link, noise=noise, p=p)
     return model

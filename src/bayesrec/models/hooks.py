@@ -76,6 +76,9 @@ class FactorStructure:
     #: model options that give the same model with centred factors (non-centred models):
     #: the Gibbs sampler samples that twin and maps the draws back, ``z = L^{-1} (U - mu)``
     centred_options: Mapping[str, Any] | None = None
+    #: "gaussian", or "ordered_probit" (ratings as level codes, a unit-variance latent
+    #: rating and cutpoints; no offset) or "ordered_logit"
+    likelihood: str = "gaussian"
 
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.

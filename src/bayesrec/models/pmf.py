@@ -11,12 +11,13 @@ import pymc as pm
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.models._blocks import (
+    check_likelihood,
     check_link,
     check_noise,
     check_positive,
     check_positive_int,
     factor_rows,
-    gaussian_likelihood,
+    likelihood_of,
     merge_priors,
     pair_data,
     rating_coords,
@@ -33,7 +34,9 @@ def pmf_default_priors(scale: RatingScale) -> dict[str, float]:
     With ``h`` the half-width of the scale (``h = 2`` for 1..5 stars), the defaults
     are ``user_factor_sd = item_factor_sd = 0.3 * sqrt(h / 2)`` (factor products
     then scale with ``h``), ``bias_sd = h / 2``, ``offset_sd = h`` and ``noise_sd = h``.
-    On 1..5 stars: 0.3, 0.3, 1, 2, 2.
+    On 1..5 stars: 0.3, 0.3, 1, 2, 2.  ``cutpoint_sd = 1`` is the prior sd of each
+    cutpoint of an ordinal likelihood, in latent units (see
+    :func:`~bayesrec.models._blocks.ordinal_likelihood`).
 
     The factor scale was chosen on MovieLens 100K fold u1 for posterior inference
     (NUTS and ADVI test RMSE: 0.2 gives 0.942 / 0.944, 0.3 gives 0.915 / 0.921,
@@ -51,6 +54,7 @@ def pmf_default_priors(scale: RatingScale) -> dict[str, float]:
         "bias_sd": h / 2,
         "offset_sd": h,
         "noise_sd": h,
+        "cutpoint_sd": 1.0,
     }
 
 
@@ -73,6 +77,7 @@ def pmf_factor_structure(config) -> FactorStructure:
         n_factors=int(config["n_factors"]), factor_prior="fixed", centred=True,
         biases=bool(config.get("biases", True)), learned_bias_sd=False,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
+        likelihood=config.get("likelihood", "gaussian"),
     )
 
 
@@ -94,6 +99,7 @@ def pmf(
     biases: bool = True,
     noise: Literal["learned"] | float = "learned",
     link: Literal["identity", "logistic"] = "identity",
+    likelihood: Literal["gaussian", "ordered_probit", "ordered_logit"] = "gaussian",
     factor_scale: float = 1.0,
     priors: Mapping[str, float] | None = None,
 ) -> pm.Model:
@@ -112,6 +118,14 @@ def pmf(
     PMF the paper recommends for bounded ratings) ``g(x) = low + (high - low)
     \, \mathrm{logistic}(x)`` maps onto the rating scale.  ``biases=False`` drops
     ``m, b, c`` (then ``g`` applies to the dot product alone, as in the paper).
+
+    ``likelihood="ordered_probit"`` or ``"ordered_logit"`` treats ratings as ordered
+    categories instead: the rating is level :math:`k` when
+    :math:`\eta_{ui} + \varepsilon` falls between learned, ordered cutpoints
+    :math:`c_{k-1} < \cdot \le c_k`, with :math:`\eta_{ui} = b_u + c_i + U_u^\top V_i`
+    (no offset: the cutpoints place the levels) and :math:`\varepsilon` standard normal
+    or logistic (see :func:`~bayesrec.models._blocks.ordinal_likelihood`).  The model
+    then gives the probability of every level (``prob``), and ``mu`` is its mean.
 
     MAP estimation of this model is regularised least squares with penalties
     :math:`\lambda_U = \sigma^2/\sigma_U^2` and :math:`\lambda_V = \sigma^2/\sigma_V^2`
@@ -135,13 +149,16 @@ def pmf(
     noise : "learned" or float
         Learn the observation noise sd :math:`\sigma`, or fix it to this value.
     link : {"identity", "logistic"}
+        Gaussian likelihood only.
+    likelihood : {"gaussian", "ordered_probit", "ordered_logit"}
+        Ratings as Gaussian measurements, or as ordered categories (any discrete scale).
     factor_scale : float
         Multiplies the default factor prior sds (not those given in ``priors``):
         below 1 shrinks the factors harder (the ``"point_estimate"`` preset: 2/3).
     priors : dict, optional
         Override prior scales by name: ``user_factor_sd`` (:math:`\sigma_U`),
         ``item_factor_sd`` (:math:`\sigma_V`), ``bias_sd``, ``offset_sd``, ``noise_sd``
-        (scale of the HalfNormal on :math:`\sigma`).  Defaults:
+        (scale of the HalfNormal on :math:`\sigma`), ``cutpoint_sd``.  Defaults:
         :func:`pmf_default_priors`, in rating units.
 
     Returns
@@ -153,6 +170,7 @@ def pmf(
     """
     n_factors = check_positive_int(n_factors, "n_factors")
     link, noise = check_link(link), check_noise(noise)
+    likelihood = check_likelihood(likelihood, ratings, link=link, noise=noise)
     factor_scale = check_positive(factor_scale, "factor_scale")
     defaults = pmf_default_priors(ratings.scale)
     for key in ("user_factor_sd", "item_factor_sd"):
@@ -166,6 +184,7 @@ def pmf(
         eta = (U[user_idx] * V[item_idx]).sum(axis=-1)
         if biases:
             eta = with_biases(eta, ratings, user_idx, item_idx, link=link,
-                              offset_sd=p["offset_sd"], bias_sd=p["bias_sd"])
-        gaussian_likelihood(eta, ratings, link=link, noise=noise, noise_sd=p["noise_sd"])
+                              offset_sd=p["offset_sd"], bias_sd=p["bias_sd"],
+                              offset=likelihood == "gaussian")
+        likelihood_of(eta, ratings, likelihood=likelihood, link=link, noise=noise, p=p)
     return model
