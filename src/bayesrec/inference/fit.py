@@ -34,6 +34,7 @@ from bayesrec.inference import map as map_method
 from bayesrec.inference.options import MethodOptions, check
 from bayesrec.inference.progress import quiet_pymc, show_progress
 from bayesrec.inference.record import ratings_of_model, write_record
+from bayesrec.inference.resources import check_memory
 from bayesrec.inference.start import check_seed
 from bayesrec.models.registry import ModelSpec, spec_of
 
@@ -86,7 +87,8 @@ def _resolve_method(model: pm.Model, method: str | None) -> str:
 
 
 def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None = None,
-        progressbar: bool | None = None, **options) -> xr.DataTree:
+        progressbar: bool | None = None, max_memory: int | float | str | None = "auto",
+        **options) -> xr.DataTree:
     """Fit a PyMC model by MAP, NUTS, (full-rank or minibatch) ADVI, or Gibbs sampling.
 
     Parameters
@@ -105,6 +107,12 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     progressbar : bool, optional
         Show progress.  Default: on in a notebook or a terminal, off when the output
         is not a terminal or under CI (see :func:`~bayesrec.inference.progress.show_progress`).
+    max_memory : "auto", int, float, str or None
+        The memory the fit may take: before any work, its need is estimated from the
+        model's shapes (:func:`~bayesrec.inference.resources.estimate_memory`) and a fit
+        above the limit is refused with :class:`~bayesrec.errors.InputError`.
+        ``"auto"``: half of this machine's physical memory; a number of bytes or a
+        size such as ``"16G"``; ``None`` goes ahead anyway.
     **options
         Options of the method; an unknown one raises listing the valid ones.  Each
         method's options and defaults: :func:`method_defaults`, and the docstrings of
@@ -124,6 +132,7 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     ratings_of_model(model)  # a model off the data convention is refused before any work
     method = _resolve_method(model, method)
     opts = method_options(method, model, **options)
+    check_memory(model, method, opts, max_memory)
     seed = check_seed(random_seed)
     progress = show_progress(progressbar)
     start = time.perf_counter()
