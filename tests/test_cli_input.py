@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import bayesrec.cli as cli
@@ -155,19 +155,29 @@ def test_gibbs_on_identical_ratings_exits_2(tmp_path, capsys):
     assert "every training rating equals 4" in error_line(err)
 
 
-def test_an_unreadable_data_home_exits_2(tmp_path, capsys, monkeypatch):
+def test_unreadable_folders_exit_2(tmp_path, capsys, monkeypatch):
+    """A data home, or the folder of a ratings file, that this user may not read (simulated:
+    root reads everything)."""
     home = tmp_path / "home"
     (home / "ml-100k").mkdir(parents=True)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    write_csv(locked / "r.csv")
     real_stat = Path.stat
 
     def no_permission(self, *args, **kwargs):  # what the OS answers without read permission
-        if str(self).startswith(str(home / "ml-100k")) and self != home / "ml-100k":
+        inside = [folder for folder in (home / "ml-100k", locked)
+                  if str(self).startswith(str(folder)) and self != folder]
+        if inside:
             raise PermissionError(13, "Permission denied", str(self))
         return real_stat(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "stat", no_permission)
     rc, err = run(["evaluate", "--model", "biases", "--dataset", "ml-100k", "--data-home",
                    str(home)], capsys)
+    assert rc == 2
+    assert "Permission denied" in error_line(err) and "readable" in error_line(err)
+    rc, err = run([*BIASES, str(locked / "r.csv")], capsys)
     assert rc == 2
     assert "Permission denied" in error_line(err) and "readable" in error_line(err)
 
@@ -210,6 +220,8 @@ def fuzz_csv(tmp_path_factory) -> Path:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(["reg_user", "reg_item", "n_iter", "lambda", "preset"]),
        value=_VALUE_TEXT)
+@example(key="reg_user", value="1" * 400)  # float() of it: OverflowError inside the baseline
+@example(key="n_iter", value="[[[]]]")
 def test_any_option_value_ends_in_one_line(fuzz_csv, capsys, key, value):
     rc = main([*BIASES, str(fuzz_csv), "--option", f"{key}={value}"])
     err = capsys.readouterr().err
