@@ -153,3 +153,42 @@ def test_save_refuses_folders_and_existing_files_without_overwrite(fits, tmp_pat
         assert _marker(path) == "old"
         save_fit(new, path)  # the default replaces, as before
         assert _marker(path) == "new"
+
+
+_SAVER = """
+import sys
+from bayesrec.inference import load_fit, save_fit
+fit = load_fit(sys.argv[1])
+print("ready", flush=True)
+while True:
+    save_fit(fit, sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_real_signals_during_saves_keep_a_fit(fits, tmp_path, name, signal_name):
+    """A process saving over the same path again and again, stopped by a real signal at
+    varied moments: the path (or its aside copy) always loads, and the next save leaves
+    nothing else behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    old, _new = fits
+    source = save_fit(old, tmp_path / "source.nc")
+    for trial, delay in enumerate((0.05, 0.2, 0.45, 0.8, 1.3, 2.1)):
+        folder = tmp_path / f"{signal_name}-{trial}"
+        folder.mkdir()
+        path = save_fit(old, folder / name)
+        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(source), str(path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(getattr(signal, signal_name))
+        proc.wait(timeout=60)
+        assert _marker(path) == "old", (trial, os.listdir(folder))
+        save_fit(old, path)
+        assert os.listdir(folder) == [name], (trial, os.listdir(folder))
