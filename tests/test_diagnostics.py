@@ -369,8 +369,10 @@ def test_evaluate_save_fit_writes_loadable_fits(tmp_path, split, capsys):
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     saved = sorted(p.name for p in (tmp_path / "fits").iterdir())
-    assert saved == ["pmf-map-fold1.nc", "pmf-map-fold2.nc"]
-    loaded = load_fit(tmp_path / "fits" / "pmf-map-fold2.nc")
+    # named after the run: <model>-<method>-<fold>-<run id>.nc (see tests/test_cli_outputs.py)
+    run = saved[0].rsplit("-", 1)[1].removesuffix(".nc")
+    assert saved == [f"pmf-map-fold1-{run}.nc", f"pmf-map-fold2-{run}.nc"] and len(run) == 10
+    loaded = load_fit(tmp_path / "fits" / saved[1])
     assert loaded.attrs["bayesrec_model"] == "pmf" and loaded.attrs["method"] == "map"
     assert main(["evaluate", "--model", "biases", "--dataset", str(csv), "--save-fit",
                  str(tmp_path)]) == 2

@@ -132,3 +132,42 @@ def test_baseline_rmse_on_movielens_folds(movielens_home):
     for model, target in expected.items():
         result = evaluate(model, splits)
         assert result.summary().loc["rmse", "mean"] == pytest.approx(target, abs=0.005), model
+
+
+# ---------------------------------------------------------------------------------------------
+# checked before any fit; progress
+# ---------------------------------------------------------------------------------------------
+def test_evaluate_checks_model_options_and_memory_before_the_first_fold(split):
+    from bayesrec.data.simulate import simulate_ratings
+    from bayesrec.data.splits import kfold
+
+    ratings, _ = simulate_ratings(30, 20, 240, seed=0)
+    splits = kfold(ratings, k=2, seed=0)
+    messages = []
+    with pytest.raises(InputError, match="prior 'noise_sd' of pmf must be a positive number"):
+        evaluate("pmf", splits, options={"priors": {"noise_sd": "abc"}},
+                 progress=messages.append)
+    with pytest.raises(InputError, match=r"would need at least .* more than the 1.0 MB allowed"):
+        evaluate("pmf", splits, method="gibbs", max_memory="1M", progress=messages.append)
+    assert messages == []  # refused before the first fold started
+    with pytest.raises(InputError, match="seed must be a non-negative integer"):
+        load_dataset("synthetic", kfold=2, seed=-1)
+
+
+def test_evaluate_passes_progressbar_and_max_memory_to_every_fit(split, monkeypatch):
+    import bayesrec.evaluation.folds as folds
+
+    seen = []
+    real = folds.make_recommender
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("progressbar"), kwargs.get("max_memory")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(folds, "make_recommender", spy)
+    lines = []
+    evaluate("biases", [split, split], progressbar=False, max_memory="3G",
+             progress=lines.append)
+    assert seen[-2:] == [(False, "3G"), (False, "3G")]
+    assert "[1/2 done, about" in lines[1]
+    assert lines[-1].endswith("[2/2 done]")

@@ -43,6 +43,8 @@ class BayesianRecommender(Recommender):
     random_seed : int, optional
     progressbar : bool, optional
         As for :func:`bayesrec.inference.fit` (default: automatic).
+    max_memory : "auto", int, str or None
+        As for :func:`bayesrec.inference.fit` (default: half of this machine's memory).
 
     After :meth:`fit`, ``model_`` is the PyMC model and ``fit_`` the DataTree.
     Predictions use the seed :func:`~bayesrec.inference.predict` derives from the fit.
@@ -50,20 +52,22 @@ class BayesianRecommender(Recommender):
 
     def __init__(self, name: str, *, method: str = "map", options: dict | None = None,
                  fit_options: dict | None = None, random_seed: int | None = None,
-                 progressbar: bool | None = None):
+                 progressbar: bool | None = None, max_memory="auto"):
         self.name = name
         self.method = method
         self.options = dict(options or {})
         self.fit_options = dict(fit_options or {})
         self.random_seed = random_seed
         self.progressbar = progressbar
+        self.max_memory = max_memory
         self.model_ = None
         self.fit_: xr.DataTree | None = None
 
     def fit(self, train: Ratings) -> Self:
         self.model_ = build_model(self.name, train, **self.options)
         self.fit_ = run_fit(self.model_, self.method, random_seed=self.random_seed,
-                            progressbar=self.progressbar, **self.fit_options)
+                            progressbar=self.progressbar, max_memory=self.max_memory,
+                            **self.fit_options)
         self.train_ = train
         return self
 
@@ -96,8 +100,8 @@ class BayesianRecommender(Recommender):
 
 def make_recommender(name: str, method: str | None = None, *, options: dict | None = None,
                      fit_options: dict | None = None, fast: bool = False,
-                     random_seed: int | None = None, progressbar: bool | None = None
-                     ) -> Recommender:
+                     random_seed: int | None = None, progressbar: bool | None = None,
+                     max_memory="auto") -> Recommender:
     """A fit/predict :class:`~bayesrec.models.base.Recommender` for any registered model.
 
     Parameters
@@ -120,6 +124,9 @@ def make_recommender(name: str, method: str | None = None, *, options: dict | No
     random_seed : int, optional
     progressbar : bool, optional
         For Bayesian models, as for :func:`bayesrec.inference.fit`.
+    max_memory : "auto", int, str or None
+        For Bayesian models, as for :func:`bayesrec.inference.fit`: the fit is refused
+        when its estimated memory is above it (``None``: no check).
 
     Options are checked here, before any data is touched.
     """
@@ -134,4 +141,5 @@ def make_recommender(name: str, method: str | None = None, *, options: dict | No
     fit_options = spec.fit_options(method, fit_options, fast=fast)
     method_options(method, spec=spec, **fit_options)  # check names and values now
     return BayesianRecommender(name, method=method, options=options, fit_options=fit_options,
-                               random_seed=random_seed, progressbar=progressbar)
+                               random_seed=random_seed, progressbar=progressbar,
+                               max_memory=max_memory)

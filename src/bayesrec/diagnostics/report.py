@@ -8,12 +8,21 @@ fit with cheap baselines (and any results passed in), and writes into a folder:
 ``method_comparison.png``, ``user_predictive.png``, plus ``advi_loss.png`` for
 ADVI fits and ``rating_patterns_<var>.png`` for models with group-by-group
 rating patterns (MMSBM); ``diagnostics.nc`` holds the computed datasets.
+
+Test ratings must be held out: a test (user, item) pair that the fit was trained
+on (its record's training ratings, :attr:`~bayesrec.inference.FitRecord.ratings`)
+would score the fit on its own training data, so :func:`write_report` refuses such
+a test set (a test split of another fold than the fit's, say) before computing
+anything.  ``allow_train_overlap=True`` scores it anyway: a warning and the report's
+summary then say how many test ratings were training pairs.  Fits passed in
+``comparison`` are checked the same way.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +52,8 @@ from .plots import (
 )
 from .traces import rmse_trace
 
-__all__ = ["write_report", "baseline_comparison", "fit_rmse_row", "pick_users"]
+__all__ = ["write_report", "baseline_comparison", "fit_rmse_row", "pick_users",
+           "training_pairs"]
 
 REPORT_BASELINES = ("global_mean", "mean_of_means", "biases")
 
@@ -58,6 +68,41 @@ def baseline_comparison(train: Ratings, test: Ratings,
                      "test_rmse": rmse(test.rating, rec.predict_ratings(test)["mean"]),
                      "train_rmse": rmse(train.rating, rec.predict_ratings(train)["mean"])})
     return pd.DataFrame(rows)
+
+
+def training_pairs(fit: xr.DataTree, test: Ratings) -> np.ndarray:
+    """Boolean mask over ``test``'s ratings: True where the (user, item) pair is one of the
+    fit's training ratings (its record's ``ratings``), matched by raw ids."""
+    train = FitRecord(fit).ratings
+    users = train.user_codes_of(test.user_ids, unknown="mask")
+    items = train.item_codes_of(test.item_ids, unknown="mask")
+    n_items = max(train.n_items, 1)
+    trained = np.unique(train.user.astype(np.int64) * n_items + train.item)
+    known = (users >= 0) & (items >= 0)
+    keys = users.astype(np.int64) * n_items + items
+    return known & np.isin(keys, trained)
+
+
+def _check_held_out(fit: xr.DataTree, test: Ratings, label: str, allow: bool) -> int:
+    """The number of test ratings the fit was trained on; refused unless ``allow``."""
+    overlap = training_pairs(fit, test)
+    n = int(overlap.sum())
+    if n == 0:
+        return 0
+    first = np.flatnonzero(overlap)[:3]
+    examples = list(zip(np.asarray(test.user_ids)[first].tolist(),
+                        np.asarray(test.item_ids)[first].tolist(), strict=True))
+    share = f"{n} of the {len(test)} test ratings ({n / len(test):.0%})"
+    if not allow:
+        raise InputError(
+            f"{share} are (user, item) pairs that {label} was trained on, for example "
+            f"{examples}: scoring them would measure the fit on its own training data; give "
+            "the test split of the fold the fit was trained on, or pass "
+            "allow_train_overlap=True to score them anyway (the report then says how many)"
+        )
+    warnings.warn(f"{share} are training pairs of {label}: its test scores are optimistic",
+                  UserWarning, stacklevel=3)
+    return n
 
 
 def pick_users(test: Ratings, n: int = 3, *, seed: int = 0, min_ratings: int = 5) -> list:
@@ -131,7 +176,8 @@ def write_report(fit: xr.DataTree, out_dir, *, train: Ratings | None = None,
                  test: Ratings | None = None, comparison=None, users=None, n_users: int = 3,
                  max_draws: int | None = 500, n_pairs: int = 50, seed: int = 0,
                  title: str | None = None, model: pm.Model | None = None,
-                 baselines=REPORT_BASELINES, progress=None) -> Path:
+                 baselines=REPORT_BASELINES, progress=None,
+                 allow_train_overlap: bool = False) -> Path:
     """Write the diagnostics report of ``fit`` into ``out_dir``; returns the ``report.md`` path.
 
     Parameters
@@ -159,9 +205,27 @@ def write_report(fit: xr.DataTree, out_dir, *, train: Ratings | None = None,
         Registered baselines fitted on ``train`` for the comparison.
     progress : callable, optional
         Called with a line of text as each step finishes.
+    allow_train_overlap : bool
+        Score test ratings that are training pairs of the fit (or of a fit in
+        ``comparison``) instead of refusing them; the report says how many.
+
+    Raises
+    ------
+    InputError
+        ``test`` holds pairs the fit was trained on (unless ``allow_train_overlap``),
+        or ``out_dir`` is a file or cannot be created.
     """
     say = progress or (lambda _m: None)
+    overlap = 0
+    if test is not None:
+        overlap = _check_held_out(fit, test, "the fit", allow_train_overlap)
+        others = comparison if isinstance(comparison, (list, tuple)) else [comparison]
+        for k, other in enumerate(others):
+            if isinstance(other, xr.DataTree):
+                _check_held_out(other, test, f"compared fit {k + 1}", allow_train_overlap)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"cannot write the report into {out}: it is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -231,6 +295,9 @@ def write_report(fit: xr.DataTree, out_dir, *, train: Ratings | None = None,
     files.append("diagnostics.nc")
     md += ["## Files", "", ", ".join(f"`{f}`" for f in files), ""]
     md[head:head] = _summary(conv, trace, scores, rows)
+    if overlap:
+        md[head + 2:head + 2] = [f"- **{overlap} of the {len(test)} test ratings are training "
+                                 "pairs of the fit**: its test scores are optimistic"]
     path = out / "report.md"
     path.write_text("\n".join(md))
     say(f"report written to {path} ({time.perf_counter() - clock:.0f} s)")

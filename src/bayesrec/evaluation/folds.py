@@ -24,8 +24,9 @@ from bayesrec.errors import InputError
 from bayesrec.evaluation.parallel import check_scheduler, describe_scheduler, run_tasks
 from bayesrec.evaluation.records import jsonable
 from bayesrec.inference.fit import method_options
+from bayesrec.inference.resources import check_memory
 from bayesrec.metrics import score
-from bayesrec.models.registry import get_spec
+from bayesrec.models.registry import build_model, get_spec
 from bayesrec.provenance import now, versions
 from bayesrec.recommenders import make_recommender
 
@@ -33,6 +34,9 @@ __all__ = [
     "FOLD_COLUMNS",
     "EvaluationResult",
     "evaluate",
+    "named_splits",
+    "preflight",
+    "resolved_settings",
 ]
 
 #: Per-fold columns of :attr:`EvaluationResult.folds` (the coverages follow ``score``).
@@ -171,13 +175,16 @@ class _FoldTask:
     train: Ratings
     test: Ratings
     keep_recommender: bool = False
+    progressbar: bool | None = None
+    max_memory: Any = "auto"
 
 
 def _run_fold(task: _FoldTask) -> dict:
     """Fit and score one fold: ``{"row": <FOLD_COLUMNS>, "recommender": fitted or None}``."""
     recommender = make_recommender(task.model, task.method, options=task.options,
                                    fit_options=task.fit_options, fast=task.fast,
-                                   random_seed=task.seed)
+                                   random_seed=task.seed, progressbar=task.progressbar,
+                                   max_memory=task.max_memory)
     start = time.perf_counter()
     recommender.fit(task.train)
     fit_seconds = time.perf_counter() - start
@@ -198,14 +205,56 @@ def _score_line(prefix: str, row: dict) -> str:
             f"(fit {row['fit_seconds']:.2f} s, predict {row['predict_seconds']:.2f} s)")
 
 
+def _remaining(done: int, total: int, start: float) -> str:
+    """``  [2/5 done, about 3 min left]`` (from the mean time per task so far)."""
+    if total < 2:
+        return ""
+    left = (time.perf_counter() - start) / done * (total - done)
+    when = f"{left:.0f} s" if left < 120 else f"{left / 60:.0f} min"
+    return f"  [{done}/{total} done" + (f", about {when} left]" if done < total else "]")
+
+
 def fold_tasks(model: str, method: str, options: dict, fit_options: dict, fast: bool,
-                seed: int | None, splits: list, keep_recommender: bool) -> list[_FoldTask]:
+                seed: int | None, splits: list, keep_recommender: bool, *,
+                progressbar: bool | None = None, max_memory: Any = "auto") -> list[_FoldTask]:
     tasks = []
     for position, split in enumerate(splits):
         name, train, test = _unpack(split, position)
         tasks.append(_FoldTask(model, method, options, fit_options, fast, seed, name, train,
-                               test, keep_recommender))
+                               test, keep_recommender, progressbar, max_memory))
     return tasks
+
+
+def preflight(tasks: list[_FoldTask]) -> None:
+    """Before any fit: build a Bayesian model on the largest training set with its options
+    and check the memory its fit would need (:func:`~bayesrec.inference.resources.check_memory`).
+
+    So that an option value the factory refuses, or a fit too large for the machine,
+    is reported before hours of fits on the other folds, not after.  Baselines are
+    cheap and were checked when made.
+    """
+    if not tasks:
+        return
+    task = max(tasks, key=lambda t: len(t.train))
+    spec = get_spec(task.model)
+    if spec.kind == "baseline":
+        return
+    options = spec.model_options(task.options, fast=task.fast)
+    try:
+        model = build_model(task.model, task.train, **options)
+    except InputError:
+        raise
+    except Exception as exc:  # a factory that does not check a value itself
+        raise InputError(f"model {task.model!r} cannot be built with options {options}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    fit_options = spec.fit_options(task.method, task.fit_options, fast=task.fast)
+    check_memory(model, task.method, method_options(task.method, model, **fit_options),
+                 task.max_memory)
+
+
+def named_splits(splits) -> list[tuple[str, Ratings, Ratings]]:
+    """``(name, train, test)`` of each split, named as :func:`evaluate` names them."""
+    return [_unpack(split, position) for position, split in enumerate(as_split_list(splits))]
 
 
 def as_split_list(splits) -> list:
@@ -228,21 +277,24 @@ def run_fold_tasks(tasks: list[_FoldTask], labels: list[str], *, scheduler, n_wo
         say(f"[{labels[i]}] {verb} {task.model}/{task.method} on {len(task.train)} ratings"
             + (" ..." if scheduler is None else f" for dask ({where}) ..."))
 
+    start, done = time.perf_counter(), []
+
     def after(i: int, result: dict) -> None:
         recommender = result.pop("recommender", None)
         if on_fit is not None:
             on_fit(tasks[i].fold, recommender)
-        say(_score_line(labels[i], result["row"]))
+        done.append(i)
+        say(_score_line(labels[i], result["row"]) + _remaining(len(done), len(tasks), start))
 
     results = run_tasks(_run_fold, tasks, scheduler=scheduler, n_workers=n_workers,
                         before=before, after=after)
     return [r["row"] for r in results]
 
 
-def evaluation_result(spec, method: str, options: dict, fit_options: dict, rows: list[dict], *,
-                      seed, fast: bool, dataset: str, scheduler) -> EvaluationResult:
-    """The result record: every setting the fits used (defaults, presets, the model's own
-    fit settings and the fast ones filled in), the rows, provenance."""
+def resolved_settings(spec, method: str, options: dict, fit_options: dict,
+                      fast: bool) -> tuple[dict, dict]:
+    """(model options, fit options) a run uses: defaults, presets, the model's own fit
+    settings and the fast ones filled in."""
     given = spec.model_options(options, fast=fast)
     used_options = {**spec.options(), **(spec.expand_preset(given) if spec.presets else given)}
     if given.get("preset") is not None:
@@ -252,6 +304,14 @@ def evaluation_result(spec, method: str, options: dict, fit_options: dict, rows:
     if spec.kind != "baseline":
         used_fit = method_options(method, spec=spec,
                                   **spec.fit_options(method, fit_options, fast=fast))
+    return used_options, used_fit
+
+
+def evaluation_result(spec, method: str, options: dict, fit_options: dict, rows: list[dict], *,
+                      seed, fast: bool, dataset: str, scheduler) -> EvaluationResult:
+    """The result record: every setting the fits used (:func:`resolved_settings`), the
+    rows, provenance."""
+    used_options, used_fit = resolved_settings(spec, method, options, fit_options, fast)
     return EvaluationResult(
         folds=pd.DataFrame(rows, columns=list(FOLD_COLUMNS)), model=spec.name, method=method,
         dataset=dataset, options=used_options, fit_options=used_fit, seed=seed, fast=fast,
@@ -263,7 +323,8 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
              fit_options: dict | None = None, seed: int | None = 0, fast: bool = False,
              dataset: str = "", progress: Callable[[str], None] | None = None,
              on_fit: Callable[[str, Any], None] | None = None, scheduler: Any = None,
-             n_workers: int | None = None) -> EvaluationResult:
+             n_workers: int | None = None, progressbar: bool | None = None,
+             max_memory: Any = "auto") -> EvaluationResult:
     """Fit ``model`` on each split's training set and score its test set.
 
     Parameters
@@ -300,6 +361,16 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
     n_workers : int, optional
         Worker processes of a ``"local"`` cluster (default: one per core, at most
         one per fold).
+    progressbar : bool, optional
+        Progress bars of the fits (default: automatic, see
+        :func:`bayesrec.inference.progress.show_progress`; never on dask workers).
+    max_memory : "auto", int, str or None
+        The memory a fit may take (see :func:`bayesrec.inference.fit`); checked on the
+        largest training set before any fit, and by every fit.
+
+    Before any fit, a Bayesian model is built once on the largest training set (its
+    options checked by its factory) and its memory checked, so that a bad option value
+    or a fit too large for the machine is refused before the first fold runs.
 
     Returns
     -------
@@ -313,8 +384,12 @@ def evaluate(model: str, splits, *, method: str | None = None, options: dict | N
     make_recommender(model, method, options=options, fit_options=fit_options, fast=fast,
                      random_seed=seed)  # validates names and options before any work
     check_scheduler(scheduler, n_workers=n_workers)
+    if scheduler is not None:
+        progressbar = False  # a worker's progress bar goes nowhere
     tasks = fold_tasks(model, method, options, fit_options, fast, seed,
-                        as_split_list(splits), keep_recommender=on_fit is not None)
+                       as_split_list(splits), keep_recommender=on_fit is not None,
+                       progressbar=progressbar, max_memory=max_memory)
+    preflight(tasks)
     rows = run_fold_tasks(tasks, [t.fold for t in tasks], scheduler=scheduler, n_workers=n_workers,
                 say=progress or (lambda _msg: None), on_fit=on_fit)
     return evaluation_result(spec, method, options, fit_options, rows, seed=seed, fast=fast,

@@ -13,7 +13,14 @@ order, identical to a sequential run apart from the timings.
   single-threaded worker process per core, at most one per task) and closed
   afterwards;
 * an address such as ``"tcp://10.0.0.5:8786"``: an existing cluster's scheduler
-  (its workers need ``bayesrec`` installed, in the same version);
+  (its workers need ``bayesrec`` installed, in the same version).  Before connecting,
+  a ``tcp://`` address is probed: a dask scheduler greets a new connection with a
+  short handshake message, and a service that sends anything else (an SSH banner,
+  say) is refused with :class:`~bayesrec.errors.InputError` instead of making dask
+  read its greeting as the length of a message (exabytes: ``MemoryError``).
+  **Trust a scheduler like code**: tasks and results travel as cloudpickle, so the
+  scheduler and its workers run what the client sends them, and the results they
+  send back are unpickled, i.e. run, here;
 * a :class:`distributed.Client` (used as is, not closed) or a cluster object
   (``LocalCluster``, ``SSHCluster``, ...; a client is opened on it and closed).
 
@@ -24,13 +31,21 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from bayesrec.errors import InputError
 
-__all__ = ["run_tasks", "check_scheduler", "describe_scheduler", "dask_client"]
+__all__ = ["run_tasks", "check_scheduler", "describe_scheduler", "dask_client",
+           "probe_scheduler"]
+
+#: Seconds to wait for a scheduler's greeting.
+PROBE_TIMEOUT = 10.0
+#: A dask handshake is a few hundred bytes; a first frame announcing more is not dask's.
+_MAX_HANDSHAKE = 1 << 20
 
 
 def _require_distributed() -> None:
@@ -77,6 +92,56 @@ def check_scheduler(scheduler: Any, *, n_workers: int | None = None) -> None:
     )
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    rest = address.partition("://")[2] or address
+    rest = rest.split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"the dask scheduler address {address!r} needs a port, as in "
+                         "tcp://host:8786")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _receive(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def probe_scheduler(address: str, timeout: float | None = None) -> None:
+    """Raise :class:`InputError` unless the ``tcp://`` ``address`` greets like a dask scheduler.
+
+    A dask scheduler's first message on a new connection is its handshake, framed by
+    an 8-byte length (a few hundred bytes).  Anything else (no answer, a closed port,
+    a banner of another protocol) is reported in words.  Other protocols (``tls://``,
+    ``ucx://``, ...) are not probed.
+    """
+    scheme = address.partition("://")[0] if "://" in address else "tcp"
+    if scheme != "tcp":
+        return
+    host, port = _host_port(address)
+    timeout = PROBE_TIMEOUT if timeout is None else timeout
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            greeting = _receive(sock, 8)
+    except TimeoutError:
+        raise InputError(f"the service at {address} sent nothing within {timeout:g} s; a dask "
+                         "scheduler greets at once: check the address and port (a scheduler "
+                         "listens on 8786 by default)") from None
+    except OSError as exc:
+        raise InputError(f"cannot reach the dask scheduler at {address}: "
+                         f"{exc.strerror or exc}; is it running, and is the port right?") from None
+    length = struct.unpack("Q", greeting)[0] if len(greeting) == 8 else None
+    if length is None or not 0 < length <= _MAX_HANDSHAKE:
+        raise InputError(f"the service at {address} is not a dask scheduler: it greeted with "
+                         f"{greeting[:8]!r}, not dask's handshake; check the address and port "
+                         "(a scheduler listens on 8786 by default)")
+
+
 @contextmanager
 def dask_client(scheduler: Any, *, n_tasks: int = 1,
                 n_workers: int | None = None) -> Iterator[Any]:
@@ -98,10 +163,16 @@ def dask_client(scheduler: Any, *, n_tasks: int = 1,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             yield client
         return
+    if isinstance(scheduler, str):
+        probe_scheduler(scheduler)
     try:
         client = Client(scheduler)  # an address or a cluster object
     except OSError as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}") from None
+    except MemoryError:  # dask read a non-dask greeting as a message length
+        raise InputError(f"the service at {scheduler!r} does not speak dask's protocol (dask "
+                         "read its first bytes as an impossible message size); check the "
+                         "address and port") from None
     with client:
         yield client
 

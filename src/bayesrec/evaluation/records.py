@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,20 @@ __all__ = ["jsonable", "provenance", "versions", "write_json"]
 
 
 def write_json(path, record: dict) -> Path:
-    """Write ``record`` as indented JSON (numpy scalars as floats), creating folders."""
+    """Write ``record`` as indented JSON (numpy scalars as floats), creating folders.
+
+    The text goes to a temporary file next to ``path`` that replaces it once complete,
+    so an interrupted write never leaves half a record in place of a whole one.
+    """
     target = Path(path)
+    text = json.dumps(record, indent=2, default=float) + "\n"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(record, indent=2, default=float) + "\n")
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 

@@ -36,6 +36,7 @@ from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.options import MethodOptions, check
 from bayesrec.inference.progress import quiet_pymc, show_progress
 from bayesrec.inference.record import ratings_of_model, write_record
+from bayesrec.inference.resources import check_memory
 from bayesrec.inference.start import check_seed
 from bayesrec.models.registry import ModelSpec, spec_of
 
@@ -89,6 +90,7 @@ def _resolve_method(model: pm.Model, method: str | None) -> str:
 
 def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None = None,
         progressbar: bool | None = None, log_likelihood: bool = False,
+        max_memory: int | float | str | None = "auto",
         **options) -> xr.DataTree:
     """Fit a PyMC model by MAP, NUTS, (full-rank or minibatch) ADVI, or Gibbs sampling.
 
@@ -113,6 +115,12 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         draw (:func:`~bayesrec.inference.add_log_likelihood`), so that :func:`arviz.loo`,
         :func:`arviz.compare` and ArviZ's plots work on the fit.  It holds draws x ratings
         numbers (1,000 draws of 80,000 ratings: 640 MB), hence off by default.
+    max_memory : "auto", int, float, str or None
+        The memory the fit may take: before any work, its need is estimated from the
+        model's shapes (:func:`~bayesrec.inference.resources.estimate_memory`) and a fit
+        above the limit is refused with :class:`~bayesrec.errors.InputError`.
+        ``"auto"``: half of this machine's physical memory; a number of bytes or a
+        size such as ``"16G"``; ``None`` goes ahead anyway.
     **options
         Options of the method; an unknown one raises listing the valid ones.  Each
         method's options and defaults: :func:`method_defaults`, and the docstrings of
@@ -129,9 +137,12 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     """
     if not isinstance(model, pm.Model):
         raise InputError(f"fit needs a pymc.Model, got {type(model).__name__}")
+    if not isinstance(log_likelihood, bool):
+        raise InputError(f"log_likelihood must be True or False, got {log_likelihood!r}")
     ratings_of_model(model)  # a model off the data convention is refused before any work
     method = _resolve_method(model, method)
     opts = method_options(method, model, **options)
+    check_memory(model, method, opts, max_memory)
     seed = check_seed(random_seed)
     progress = show_progress(progressbar)
     start = time.perf_counter()
@@ -139,8 +150,6 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         groups = _METHODS[method].run(model, opts, seed, progress)
         seconds = time.perf_counter() - start
         out = write_record(groups, model, method, opts, seed, seconds)
-    if not isinstance(log_likelihood, bool):
-        raise InputError(f"log_likelihood must be True or False, got {log_likelihood!r}")
     if not log_likelihood:
         return out
     with reproducible():

@@ -5,15 +5,32 @@ scale, the model name and config, and hashes of all of them (see
 :mod:`bayesrec.inference.record`).  :func:`load_fit` recomputes the hashes, so a file
 whose model description, training data or draws were edited (or corrupted) is
 refused rather than silently predicting with the wrong model.
-Writes go to a temporary file that replaces the target only once complete, so an
-interrupted save never leaves a half-written file in place of a good one.
+
+Nothing is lost when a save is interrupted (Ctrl-C, a kill, a full disk):
+
+* the new fit is written into a work folder next to the target,
+  ``.<name>.saving-<pid>-<random>``, and moved into place only once complete;
+* a netCDF file replaces the old one in one atomic rename;
+* a zarr store is a folder, which cannot be swapped atomically: the old store is
+  first renamed to ``.<name>.previous``, the new one renamed into place, and only
+  then is the old one deleted.  An interruption between the two renames puts the old
+  store back; if the process was killed there, :func:`load_fit` of the path finds
+  the old store under its ``.previous`` name, and the next save to the path
+  restores it first.
+
+Every save first cleans the leftovers of earlier interrupted saves to the same
+path (work folders of processes that are no longer running, a stale
+``.previous``).  A path that is a folder where a file is expected (or a folder
+that is not a zarr store) is refused, and so is an existing fit with
+``overwrite=False``.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +39,12 @@ import xarray as xr
 from bayesrec.errors import InputError
 from bayesrec.inference.record import GROUP, FitRecord, content_hash
 
-__all__ = ["save_fit", "load_fit", "storable"]
+__all__ = ["save_fit", "load_fit", "storable", "previous_copy"]
+
+_WORK_TAG = ".saving-"
+_PREVIOUS_TAG = ".previous"
+#: Work folders of saves running in this process (never cleaned as leftovers).
+_ACTIVE: set[Path] = set()
 
 
 def _format(path: Path, format: str | None) -> str:
@@ -55,33 +77,179 @@ def storable(fit: xr.DataTree) -> xr.DataTree:
     return out
 
 
-def save_fit(fit: xr.DataTree, path: str | os.PathLike, *, format: str | None = None) -> Path:
+# ---------------------------------------------------------------------------------------------
+# the steps of a save (module functions, so that tests can interrupt each one)
+# ---------------------------------------------------------------------------------------------
+def _write(tree: xr.DataTree, target: Path, fmt: str) -> None:
+    if fmt == "netcdf":
+        tree.to_netcdf(target, engine="h5netcdf")
+    else:
+        with warnings.catch_warnings():  # zarr 3: "consolidated metadata is not in the spec"
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata")
+            tree.to_zarr(target)
+
+
+def _replace(source: Path, target: Path) -> None:
+    os.replace(source, target)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# leftovers of interrupted saves
+# ---------------------------------------------------------------------------------------------
+def previous_copy(path: str | os.PathLike) -> Path:
+    """Where a zarr save keeps the old store while it moves the new one in."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{_PREVIOUS_TAG}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # no cheap liveness test: keep other processes' folders
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _work_folders(path: Path) -> list[Path]:
+    """Work folders of saves to ``path`` that are not running any more."""
+    prefix = f".{path.name}{_WORK_TAG}"
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return []
+    stale = []
+    for entry in entries:
+        if not entry.name.startswith(prefix) or entry in _ACTIVE:
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if not pid.isdigit() or pid == str(os.getpid()) or not _alive(int(pid)):
+            stale.append(entry)
+    return stale
+
+
+def _recover(path: Path) -> None:
+    """Put back an old store that an interrupted save left aside; delete stale leftovers."""
+    previous = previous_copy(path)
+    if previous.exists():
+        if path.exists():
+            _remove(previous)  # the save completed; this is the superseded store
+        else:
+            _replace(previous, path)  # the save stopped between its two renames
+    for folder in _work_folders(path):
+        _remove(folder)
+
+
+def _rollback(path: Path) -> None:
+    """After an interrupted save: the old store back in place if it was moved aside."""
+    previous = previous_copy(path)
+    if not path.exists() and previous.exists():
+        try:
+            _replace(previous, path)
+        except OSError:  # load_fit still finds it under its .previous name
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# save and load
+# ---------------------------------------------------------------------------------------------
+def _is_zarr_store(path: Path) -> bool:
+    return any((path / marker).exists() for marker in ("zarr.json", ".zgroup", ".zattrs"))
+
+
+def _check_target(path: Path, fmt: str, overwrite: bool) -> None:
+    parent = path.parent
+    if not parent.exists():
+        raise InputError(f"cannot save to {path}: the folder {parent} does not exist; create it "
+                         "first")
+    if not parent.is_dir():
+        raise InputError(f"cannot save to {path}: {parent} is a file, not a folder")
+    if fmt == "netcdf" and path.is_dir():
+        raise InputError(f"cannot save to {path}: it is a folder; give a file name inside it "
+                         f"(for example {path / 'fit.nc'}), or a path ending in .zarr for a "
+                         "zarr store")
+    if fmt == "zarr" and path.exists():
+        if not path.is_dir():
+            raise InputError(f"cannot save a zarr store to {path}: it is a file; remove it or "
+                             "choose another path")
+        if not _is_zarr_store(path):
+            raise InputError(f"cannot save to {path}: it is a folder that is not a zarr store, "
+                             "and saving would replace it; choose another path")
+    if not overwrite and (path.exists() or previous_copy(path).exists()):
+        raise InputError(f"{path} exists; pass overwrite=True to replace it, or choose another "
+                         "path")
+
+
+def _install(new: Path, path: Path, work: Path, fmt: str, overwrite: bool) -> None:
+    """Move the complete new fit into place (see the module docstring)."""
+    if not overwrite and path.exists():
+        raise InputError(f"{path} exists; pass overwrite=True to replace it")
+    if fmt == "netcdf":
+        _replace(new, path)  # atomic
+        return
+    previous = previous_copy(path)
+    if path.exists():
+        _replace(path, previous)  # the old store aside ...
+    _replace(new, path)  # ... the new one in ...
+    if previous.exists():
+        _replace(previous, work / "superseded")  # ... and the old one deleted with `work`
+
+
+def save_fit(fit: xr.DataTree, path: str | os.PathLike, *, format: str | None = None,
+             overwrite: bool = True) -> Path:
     """Write a fit to ``path`` (netCDF by default, zarr for ``.zarr`` paths).
 
-    The file is written next to the target and moved into place atomically.
+    The fit is written next to the target and moved into place once complete, so
+    an interrupted save leaves the previous fit at ``path`` (see the module
+    docstring).  ``overwrite=False`` refuses to replace an existing fit.
+
+    Raises
+    ------
+    InputError
+        ``fit`` is not a fit; the folder is missing; ``path`` is a folder where a
+        netCDF file is expected, or a folder that is not a zarr store; ``path``
+        exists and ``overwrite`` is False; or the file system refused the write
+        (the message gives its reason).
     """
     if not isinstance(fit, xr.DataTree) or "bayesrec" not in fit.children:
         raise InputError("save_fit needs a fit made by bayesrec.fit (a DataTree with a "
                          "'bayesrec' group)")
     path = Path(path)
-    if not path.parent.exists():
-        raise InputError(f"cannot save to {path}: the folder {path.parent} does not exist")
     fmt = _format(path, format)
+    _check_target(path, fmt, overwrite)
     tree = storable(fit)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tmp = tmp_dir / path.name
+    work = None
     try:
-        if fmt == "netcdf":
-            tree.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        else:
-            tree.to_zarr(tmp)
-            if path.exists():
-                backup = tmp_dir / (path.name + ".old")
-                os.replace(path, backup)
-            os.replace(tmp, path)
+        _recover(path)
+        work = path.parent / f".{path.name}{_WORK_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+        work.mkdir()
+        _ACTIVE.add(work)
+        new = work / path.name
+        _write(tree, new, fmt)
+        _install(new, path, work, fmt, overwrite)
+    except OSError as exc:
+        _rollback(path)
+        raise InputError(f"could not save the fit to {path}: {exc.strerror or exc}; check that "
+                         "the folder is writable and has space") from None
+    except BaseException:
+        _rollback(path)
+        raise
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        if work is not None:
+            _ACTIVE.discard(work)
+            _remove(work)
     return path
 
 
@@ -89,18 +257,26 @@ def load_fit(path: str | os.PathLike, *, verify: bool = True) -> xr.DataTree:
     """Read a fit saved by :func:`save_fit`, checking its model hash.
 
     The result predicts and recommends without the training data (which the
-    fit carries).  ``verify=False`` skips the hash check (not recommended).
+    fit carries).  ``verify=False`` skips the hash check (not recommended).  When a
+    zarr save to ``path`` was killed between its two renames, the old store is
+    read from where the save had put it aside (with a warning).
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"no saved fit at {path}")
+        previous = previous_copy(path)
+        if not previous.exists():
+            raise InputError(f"no saved fit at {path}")
+        warnings.warn(f"{path} is missing: a save to it was interrupted; reading the previous "
+                      f"fit from {previous} (the next save to {path} puts it back)",
+                      stacklevel=2)
+        path = previous
     fmt = _format(path, None if path.is_file() else "zarr")
     try:
         if fmt == "netcdf":
             tree = xr.open_datatree(path, engine="h5netcdf").load()
         else:
             tree = xr.open_datatree(path, engine="zarr").load()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"could not read a fit from {path}: {exc}") from None
     tree.close()
     if GROUP not in tree.children or "posterior" not in tree.children:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from pymc.step_methods.compound import BlockedStep, Competence
 
-from bayesrec.errors import InputError
+from bayesrec.errors import FitError, InputError
 from bayesrec.inference.gibbs.kernels import (
     cov_prior_weight,
     draw_rows,
@@ -46,9 +46,40 @@ __all__ = [
     "FactorGibbs",
     "HyperGibbs",
     "LayoutStep",
+    "check_ratings_vary",
     "conditional_inputs",
     "log_likelihood",
+    "require_scale",
 ]
+
+
+def require_scale(sd: float, what: str) -> float:
+    """``sd``, or :class:`FitError` when it has collapsed to zero (``sd**2`` is 0, so every
+    precision ``1 / sd**2`` would divide by zero) or is not finite.
+
+    A scale reaches zero when the model fits the training ratings exactly (for example
+    ratings that all have one value): its conditional then piles up at zero, the
+    posterior is improper there, and no sampler can continue.
+    """
+    if not (np.isfinite(sd) and sd**2 > 0.0):
+        raise FitError(
+            f"the {what} collapsed to {sd:g} during Gibbs sampling: the model fits the training "
+            "ratings exactly (do they all have the same value, or are there far fewer ratings "
+            "than parameters?), so its posterior piles up at zero; fit on ratings that vary, "
+            "or with fewer factors"
+        )
+    return sd
+
+
+def check_ratings_vary(layout: FactorLayout) -> None:
+    """Refuse training ratings that all have one value when the noise sd is learned."""
+    rating = np.asarray(layout.rating)
+    if layout.noise is None and len(rating) and float(np.ptp(rating)) == 0.0:
+        raise InputError(
+            f"every training rating equals {float(rating[0]):g}: the noise sd of the model has "
+            "no lower bound (its posterior piles up at zero), so the Gibbs sampler cannot run; "
+            "fit on ratings that vary"
+        )
 
 
 def log_likelihood(layout: FactorLayout, point: dict) -> float:
@@ -57,8 +88,9 @@ def log_likelihood(layout: FactorLayout, point: dict) -> float:
         layout.user_code, layout.item_code, layout.rating, layout.factors_of(point, "user"),
         layout.factors_of(point, "item"), layout.bias_of(point, "user"),
         layout.bias_of(point, "item"))
-    n, offset, sigma = len(layout.rating), layout.offset(point), layout.sigma(point)
-    sse = total_sq - 2.0 * offset * total + n * offset**2
+    n, offset = len(layout.rating), layout.offset(point)
+    sigma = require_scale(layout.sigma(point), "noise sd")
+    sse = max(total_sq - 2.0 * offset * total + n * offset**2, 0.0)
     return float(-0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2))
 
 
@@ -87,12 +119,13 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
         base = base + other_factors @ mean
         prior_prec[:k, :k] = np.eye(k)
     if layout.biases:
-        prior_prec[k, k] = 1.0 / layout.bias_sd(point) ** 2
+        prior_prec[k, k] = 1.0 / require_scale(layout.bias_sd(point), "bias sd") ** 2
     s = layout.side(side)
     return {"indptr": s.indptr, "other": s.other, "rating": s.rating,
             "base": np.ascontiguousarray(base, dtype=np.float64),
             "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": layout.biases,
-            "prior_prec": prior_prec, "prior_h": prior_h, "noise_prec": 1.0 / sigma**2}
+            "prior_prec": prior_prec, "prior_h": prior_h,
+            "noise_prec": 1.0 / require_scale(sigma, "noise sd") ** 2}
 
 
 class LayoutStep(BlockedStep):
@@ -145,6 +178,7 @@ class FactorGibbs(LayoutStep):
                  report_log_likelihood: bool = False, model=None, blocked=True, rng=None):
         super().__init__(vars, layout, report_log_likelihood=report_log_likelihood,
                          model=model, blocked=blocked, rng=rng)
+        check_ratings_vary(layout)
         self.overrelax = float(overrelax)
         self.hold_bias_sd = int(hold_bias_sd)
         self.rescale = bool(rescale) and layout.hierarchical and layout.centred
@@ -258,11 +292,13 @@ class FactorGibbs(LayoutStep):
         if lay.biases:
             offset = self._draw_offset(total, n, sigma)
             point["offset"] = np.asarray(offset)
-        sse = total_sq - 2.0 * offset * total + n * offset**2
+        # rounding can make the sum of squares of (near) zero residuals negative
+        sse = max(total_sq - 2.0 * offset * total + n * offset**2, 0.0)
         accepted = True
         if lay.noise is None:
             sigma, accepted = scale_independence_mh(self.rng, sigma, n, sse,
                                                     lay.priors["noise_sd"])
+            require_scale(sigma, "noise sd")
             point[lay.value_names["sigma"]] = np.asarray(np.log(sigma))
         loglik = -0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2)
         return point, self._stats(point, {"noise_accepted": bool(accepted)}, loglik)
@@ -270,6 +306,7 @@ class FactorGibbs(LayoutStep):
     def offset_conditional(self, total: float, n: int, sigma: float) -> tuple[float, float]:
         """``(mean, precision)`` of the offset given ``sum(e)`` over ``n`` ratings."""
         prior_sd = self.layout.priors["offset_sd"]
+        sigma = require_scale(sigma, "noise sd")
         prec = 1.0 / prior_sd**2 + n / sigma**2
         return (self.layout.offset_centre / prior_sd**2 + total / sigma**2) / prec, prec
 
