@@ -289,7 +289,7 @@ def _is_png(path) -> bool:
 
 def test_plots_return_figures_and_save_png(tmp_path, advi_fit, pmf_model, split):
     trace = rmse_trace(advi_fit, None, split.test, model=pmf_model)
-    pred = predict(advi_fit, pairs=split.test, model=pmf_model, random_seed=0)
+    pred = predict(advi_fit, pairs=split.test, model=pmf_model, random_seed=0, keep_draws=True)
     users = list(split.test.user_ids[:2])
     figures = {
         "norms": plot_norm_traces(frobenius_norms(advi_fit)),
