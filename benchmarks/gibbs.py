@@ -82,8 +82,8 @@ def trace_diagnostics(dt: xr.DataTree, test, pair_sample: np.ndarray) -> dict:
     per_draw_rmse = np.sqrt(((mu - test.rating) ** 2).mean(-1))
     traces = xr.Dataset({"test_rmse": (("chain", "draw"), per_draw_rmse)})
     stats = dt["sample_stats"].to_dataset()
-    if "log_likelihood" in stats:
-        traces["log_likelihood"] = stats["log_likelihood"]
+    if "training_log_likelihood" in stats:
+        traces["log_likelihood"] = stats["training_log_likelihood"]
     rhat, ess = az.rhat(traces), az.ess(traces, method="bulk")
     pairs = xr.Dataset({"mu": (("chain", "draw", "pair"), mu[:, :, pair_sample])})
     pair_ess = az.ess(pairs, method="bulk")["mu"].values

@@ -137,7 +137,7 @@ def mixture():
 
 
 @pytest.mark.parametrize("method, options", [
-    ("map", {"init": "zero"}),
+    ("map", {"init": "initial_point"}),
     ("nuts", {"draws": 300, "tune": 300, "chains": 2}),
 ])
 def test_weights_and_scales_are_recovered_given_the_component_means(mixture, method, options):

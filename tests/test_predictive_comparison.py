@@ -22,7 +22,7 @@ from scipy import stats
 from bayesrec import InputError, Ratings
 from bayesrec.data.simulate import simulate_ratings
 from bayesrec.data.splits import holdout
-from bayesrec.diagnostics import PARETO_K_THRESHOLD, compare_fits, log_likelihood
+from bayesrec.diagnostics import PARETO_K_THRESHOLD, add_log_likelihood, compare_fits
 from bayesrec.inference import fit, ratings_from_fit
 from bayesrec.models import build_model
 
@@ -51,7 +51,7 @@ def fits(data):
 def test_log_likelihood_is_the_gaussian_density(fits):
     fit_ = fits["pmf_k3"]
     before = set(fit_.children)
-    out = log_likelihood(fit_)
+    out = add_log_likelihood(fit_)
     assert set(fit_.children) == before, "the input fit was modified"
     assert set(out.children) == before | {"log_likelihood"}
     ll = out["log_likelihood"]["rating"]
@@ -69,7 +69,7 @@ def test_log_likelihood_is_the_gaussian_density(fits):
 
 
 def test_log_likelihood_thins_all_groups_alike(fits):
-    out = log_likelihood(fits["pmf_k3"], max_draws=60)
+    out = add_log_likelihood(fits["pmf_k3"], max_draws=60)
     assert out["log_likelihood"].sizes["draw"] == 30
     assert out["posterior"].sizes["draw"] == out["sample_stats"].sizes["draw"] == 30
     assert fits["pmf_k3"]["posterior"].sizes["draw"] == GIBBS["draws"]
@@ -115,7 +115,7 @@ def test_loo_and_waic_agree(tables):
 
 
 def test_waic_by_hand(fits, tables):
-    ll = log_likelihood(fits["pmf_k1"])["log_likelihood"]["rating"].values
+    ll = add_log_likelihood(fits["pmf_k1"])["log_likelihood"]["rating"].values
     ll = ll.reshape(-1, ll.shape[-1])
     lppd = np.log(np.exp(ll).mean(0))
     elpd_i = lppd - ll.var(0, ddof=1)
@@ -182,7 +182,7 @@ def test_advi_fits_warn_and_bad_arguments_raise(fits):
     with pytest.raises(InputError, match="expected a fit"):
         compare_fits({"x": fits["pmf_k1"]["posterior"].to_dataset()})
     with pytest.raises(InputError, match="max_draws must be a positive integer"):
-        log_likelihood(fits["pmf_k1"], max_draws=0)
+        add_log_likelihood(fits["pmf_k1"], max_draws=0)
 
 
 def test_high_pareto_k_is_counted_and_warned(data):
@@ -199,7 +199,29 @@ def test_high_pareto_k_is_counted_and_warned(data):
     assert table.loc["outlier", "max_k"] > PARETO_K_THRESHOLD
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        k = az.loo(log_likelihood(tree), pointwise=True).pareto_k.values
+        k = az.loo(add_log_likelihood(tree), pointwise=True).pareto_k.values
     # the outlier is among the highest k (ties at the top are common: k is an estimate
     # from a few hundred draws, and on so small a model many ratings are influential)
     assert k[0] > PARETO_K_THRESHOLD and k[0] >= np.quantile(k, 0.99)
+
+
+def test_arviz_loo_and_compare_work_on_bayesrec_fits(fits):
+    """ArviZ's own functions read the log_likelihood group bayesrec adds; a Gibbs fit's
+    summed training log-likelihood is not mistaken for a pointwise one."""
+    gibbs = fits["pmf_k3"]
+    assert "log_likelihood" not in gibbs["sample_stats"].to_dataset()  # ArviZ would use it
+    with pytest.raises(TypeError, match="log likelihood not found"):
+        az.loo(gibbs)  # loud, not a one-point LOO of the summed log-likelihood
+    tree = add_log_likelihood(gibbs, max_draws=100)
+    loo = az.loo(tree, pointwise=True)
+    assert loo.pareto_k.sizes == {"obs": gibbs["observed_data"].sizes["obs"]}
+    table = az.compare({"k3": tree, "k1": add_log_likelihood(fits["pmf_k1"], max_draws=100)})
+    assert set(table.index) == {"k3", "k1"}
+
+
+def test_fit_can_add_the_log_likelihood_group(data):
+    model = build_model("pmf", data[1].train, n_factors=1)
+    f = fit(model, "advi", n=500, draws=50, random_seed=0, log_likelihood=True)
+    ll = f["log_likelihood"]["rating"]
+    assert ll.dims == ("chain", "draw", "obs") and ll.sizes["draw"] == 50
+    assert np.isfinite(az.loo(f).elpd)

@@ -8,7 +8,7 @@ from bayesrec.data import (
     load_synthetic,
     simulate_ratings,
 )
-from bayesrec.errors import FitError, InputError, UnknownIdError
+from bayesrec.errors import FitError, FitWarning, InputError, UnknownIdError
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,7 @@ __all__ = [
     "Ratings",
     "RatingScale",
     "FitError",
+    "FitWarning",
     "InputError",
     "UnknownIdError",
     "__version__",

@@ -10,8 +10,8 @@ Pure functions from a fit (and data) to xarray objects with named dims:
 * :func:`interval_coverage`, :func:`calibration_table`: coverage of central
   predictive intervals on held-out ratings;
 * :func:`add_diagnostics`: store results in the fit's ``diagnostics`` group;
-* :func:`log_likelihood`, :func:`compare_fits`: the pointwise log-likelihood of
-  the training ratings, and PSIS-LOO / WAIC comparison of sampled fits.
+* :func:`add_log_likelihood`, :func:`compare_fits`: the pointwise log-likelihood of
+  the training ratings (ArviZ's group), and PSIS-LOO / WAIC comparison of sampled fits.
 
 Plots (``plot_*``) return matplotlib figures; :func:`write_report` writes them
 as PNGs with a markdown report (``bayesrec report``).
@@ -37,9 +37,10 @@ from bayesrec.diagnostics.plots import (
     plot_rmse_trace,
     plot_user_predictive,
 )
-from bayesrec.diagnostics.predictive import PARETO_K_THRESHOLD, compare_fits, log_likelihood
+from bayesrec.diagnostics.predictive import PARETO_K_THRESHOLD, compare_fits
 from bayesrec.diagnostics.report import baseline_comparison, fit_rmse_row, pick_users, write_report
 from bayesrec.diagnostics.traces import RunningRMSE, rmse_trace, rmse_trace_from_draws
+from bayesrec.inference.loglik import add_log_likelihood
 
 __all__ = [
     "FINE_LEVELS",
@@ -48,6 +49,7 @@ __all__ = [
     "ConvergenceReport",
     "RunningRMSE",
     "add_diagnostics",
+    "add_log_likelihood",
     "baseline_comparison",
     "calibration_table",
     "compare_fits",
@@ -60,7 +62,6 @@ __all__ = [
     "frobenius_norms",
     "get_diagnostics",
     "interval_coverage",
-    "log_likelihood",
     "pick_users",
     "plot_advi_loss",
     "plot_calibration",

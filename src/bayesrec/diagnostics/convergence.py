@@ -32,6 +32,7 @@ import xarray as xr
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.inference.draws import evaluate_draws, log_likelihood_draws
+from bayesrec.inference.map import COLLAPSE_GAIN
 from bayesrec.inference.record import FitRecord
 
 from .norms import factor_matrices, frobenius_norms
@@ -258,6 +259,16 @@ def _map_checks(fit, quantities: xr.Dataset | None, t: dict) -> tuple[dict, list
             flags.append(
                 f"MAP restarts disagree: their training log-likelihoods span {np.ptp(ll):.4g} "
                 f"({rel:.2%} of its size), so the optimiser finds different local optima.")
+    if "factor_rmse_gain" in res:
+        gain = res["factor_rmse_gain"].values.astype(float)
+        info["factor_rmse_gain"] = gain.tolist()
+        collapsed = [r for r, g in enumerate(gain) if g < COLLAPSE_GAIN]
+        if collapsed:
+            flags.append(
+                f"MAP restart(s) {collapsed} collapsed: their factor matrices are near zero "
+                f"(RMS entry {res['factor_rms'].values[collapsed].max():.2g}) and lower the "
+                f"training RMSE by less than {COLLAPSE_GAIN:g} against the model without "
+                "them, so they predict like a biases model.")
     if quantities is not None and quantities.sizes["chain"] > 1 and "mu" in quantities:
         sd = float(quantities["mu"].std("chain").mean())
         info["restart_prediction_sd"] = sd

@@ -8,6 +8,7 @@ from scipy.special import logsumexp
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
+from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.record import FitRecord, swapped_pairs
 
 __all__ = ["responsibilities"]
@@ -51,8 +52,9 @@ def responsibilities(fit: xr.DataTree, pairs: Ratings | None = None, *, model=No
     outs = [model["component_mu"], model["sigma"]]
     if len(names) > 1:
         outs.append(model["weights"])
-    fn = model.compile_fn(outs, inputs=model.free_RVs, on_unused_input="ignore",
-                          point_fn=False)
+    with reproducible():
+        fn = model.compile_fn(outs, inputs=model.free_RVs, on_unused_input="ignore",
+                              point_fn=False)
     values = [draws[rv.name].values for rv in model.free_RVs]
     r = np.asarray(pairs.rating, dtype=float)[:, None]
     total = np.zeros((len(r), len(names)))

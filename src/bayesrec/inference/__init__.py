@@ -11,6 +11,7 @@ ids, fold-in and saving.
 from bayesrec.inference.fit import METHODS, SAMPLERS, fit, method_defaults, method_options
 from bayesrec.inference.foldin import fold_in
 from bayesrec.inference.io import load_fit, save_fit
+from bayesrec.inference.loglik import add_log_likelihood
 from bayesrec.inference.predict import expected_ratings, predict, recommend
 from bayesrec.inference.record import FitRecord, model_from_fit, ratings_from_fit
 
@@ -18,6 +19,7 @@ __all__ = [
     "METHODS",
     "SAMPLERS",
     "FitRecord",
+    "add_log_likelihood",
     "expected_ratings",
     "fit",
     "fold_in",

@@ -48,7 +48,8 @@ __all__ = [
 class VariationalOptions(MethodOptions):
     """What every ADVI flavour takes: ``n`` (iterations at most), ``draws`` (1000, from the
     fitted approximation), ``learning_rate`` (Adam), ``lr_decay`` (0.5), ``max_decays`` (3),
-    ``tol`` (1e-3), ``max_seconds`` (None), ``init`` ("prior", "zero" or "map"),
+    ``tol`` (1e-3), ``max_seconds`` (None), ``init`` ("prior": a prior draw; "initial_point": the model's
+    initial point; "map": a MAP fit),
     ``start_sigma`` (0.1, every sd of the starting approximation).
 
     Every window of iterations the mean loss of the last window is compared with the
@@ -65,7 +66,7 @@ class VariationalOptions(MethodOptions):
     max_decays: NonNegativeInt = 3
     tol: PositiveFloat = 1e-3
     max_seconds: PositiveFloat | None = None
-    init: Literal["prior", "zero", "map"] = "prior"
+    init: Literal["prior", "initial_point", "map"] = "prior"
     start_sigma: PositiveFloat = 0.1
 
 

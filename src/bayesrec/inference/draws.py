@@ -32,6 +32,7 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
 
 from bayesrec.errors import InputError
+from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.record import FitRecord, posterior_of, swapped_pairs
 
 __all__ = [
@@ -109,7 +110,8 @@ class DrawEvaluator:
             )
         self.inputs = [rv.name for rv in free]
         self._dtypes = [rv.dtype for rv in free]
-        self._fn = pytensor.function(list(batched.values()), vec, on_unused_input="ignore")
+        with reproducible():
+            self._fn = pytensor.function(list(batched.values()), vec, on_unused_input="ignore")
 
     def __call__(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Evaluate for ``S`` draws: ``values[name]`` has shape ``(S, *shape of name)``."""

@@ -31,6 +31,8 @@ import xarray as xr
 from bayesrec.errors import InputError
 from bayesrec.inference import advi, gibbs, minibatch, nuts
 from bayesrec.inference import map as map_method
+from bayesrec.inference.loglik import add_log_likelihood
+from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.options import MethodOptions, check
 from bayesrec.inference.progress import quiet_pymc, show_progress
 from bayesrec.inference.record import ratings_of_model, write_record
@@ -86,7 +88,8 @@ def _resolve_method(model: pm.Model, method: str | None) -> str:
 
 
 def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None = None,
-        progressbar: bool | None = None, **options) -> xr.DataTree:
+        progressbar: bool | None = None, log_likelihood: bool = False,
+        **options) -> xr.DataTree:
     """Fit a PyMC model by MAP, NUTS, (full-rank or minibatch) ADVI, or Gibbs sampling.
 
     Parameters
@@ -105,6 +108,11 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     progressbar : bool, optional
         Show progress.  Default: on in a notebook or a terminal, off when the output
         is not a terminal or under CI (see :func:`~bayesrec.inference.progress.show_progress`).
+    log_likelihood : bool
+        Add ArviZ's ``log_likelihood`` group, the log-density of every training rating per
+        draw (:func:`~bayesrec.inference.add_log_likelihood`), so that :func:`arviz.loo`,
+        :func:`arviz.compare` and ArviZ's plots work on the fit.  It holds draws x ratings
+        numbers (1,000 draws of 80,000 ratings: 640 MB), hence off by default.
     **options
         Options of the method; an unknown one raises listing the valid ones.  Each
         method's options and defaults: :func:`method_defaults`, and the docstrings of
@@ -127,7 +135,13 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
     seed = check_seed(random_seed)
     progress = show_progress(progressbar)
     start = time.perf_counter()
-    with quiet_pymc(progress):
+    with quiet_pymc(progress), reproducible():
         groups = _METHODS[method].run(model, opts, seed, progress)
         seconds = time.perf_counter() - start
-        return write_record(groups, model, method, opts, seed, seconds)
+        out = write_record(groups, model, method, opts, seed, seconds)
+    if not isinstance(log_likelihood, bool):
+        raise InputError(f"log_likelihood must be True or False, got {log_likelihood!r}")
+    if not log_likelihood:
+        return out
+    with reproducible():
+        return add_log_likelihood(out, model=model)

@@ -123,6 +123,13 @@ def _verify(tree: xr.DataTree, path: Path) -> None:
                         "ratings)")
     if ident.get("hash") != content_hash(tree):
         problems.append("the posterior draws")
+    copies = {"bayesrec_model": "model", "bayesrec_config": "config", "bayesrec_hash": "hash"}
+    edited = [root for root, key in copies.items() if tree.attrs.get(root) != ident.get(key)]
+    if edited:
+        raise InputError(
+            f"{path}: the root attribute(s) {edited} differ from the fit's record; the file was "
+            "modified, so it is refused (load_fit(..., verify=False) reads it anyway, at your "
+            "own risk: the record, not the root attributes, rebuilds the model)")
     if problems:
         raise InputError(
             f"{path}: {' and '.join(problems)} does not match its recorded hash; the file was "

@@ -7,12 +7,18 @@ from typing import Any
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
+from pymc.distributions.shape_utils import rv_size_is_none
+from pytensor.tensor.random.basic import NormalRV
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.validate import check_positive, check_positive_int
 from bayesrec.errors import InputError
 
 __all__ = [
+    "FactorNormal",
+    "factor_rows",
+    "symmetry_breaking",
     "check_link",
     "check_noise",
     "check_positive",
@@ -47,6 +53,53 @@ def pair_data(ratings: Ratings):
     user_idx = pm.Data("user_idx", ratings.user.astype(np.int64), dims="obs")
     item_idx = pm.Data("item_idx", ratings.item.astype(np.int64), dims="obs")
     return user_idx, item_idx
+
+
+def symmetry_breaking(shape, scale):
+    """A small, fixed, non-zero pattern of ``shape`` (a tensor): ``0.1 * scale * cos(...)``.
+
+    All-zero factors are a saddle point of every factor model's posterior (the gradient
+    of each side's factors vanishes when the other side's are zero), so PyMC's tools
+    that start from a model's initial point (``pm.find_MAP()``, a sampler's default
+    start) would stay there.  This deterministic pattern (no random state) is the
+    initial point of factor rows instead: 10 % of their prior sd, every entry different.
+    """
+    size = pt.prod(shape)
+    pattern = pt.cos(1.0 + 2.399963 * pt.arange(size, dtype="float64"))
+    return 0.1 * scale * pattern.reshape(shape)
+
+
+class FactorNormalRV(NormalRV):
+    """:class:`~pytensor.tensor.random.basic.NormalRV` whose PyMC initial point is
+    :func:`symmetry_breaking` instead of the mean (its density, draws and every backend's
+    implementation are the Normal's, through the class hierarchy)."""
+
+    name = "normal"  # the backends draw with rng.<name>: the Normal's draws
+    _print_name = ("FactorNormal", "\\operatorname{FactorNormal}")
+
+
+class FactorNormal(pm.Normal):
+    """``pm.Normal`` whose initial value breaks the symmetry of factor models.
+
+    The same distribution as ``pm.Normal(mu, sigma)``; only the model's initial point
+    differs (:func:`symmetry_breaking` around ``mu``).  Initial values given as
+    ``initval=`` would do that too, but PyMC's model transforms (``pm.do``,
+    ``pm.observe``, ``pm.compute_log_likelihood``) refuse models that have them.
+    """
+
+    rv_op = FactorNormalRV()
+
+    def support_point(rv, size, mu, sigma):
+        mu, sigma = pt.broadcast_arrays(mu, sigma)
+        if not rv_size_is_none(size):
+            mu, sigma = pt.full(size, mu), pt.full(size, sigma)
+        return mu + symmetry_breaking(mu.shape, sigma)
+
+
+def factor_rows(name: str, sd, dims: tuple[str, ...]):
+    """Factor rows ``Normal(0, sd^2)`` (inside a model context) whose initial point is the
+    :func:`symmetry_breaking` pattern, not the all-zero saddle."""
+    return FactorNormal(name, 0.0, sd, dims=dims)
 
 
 def merge_priors(defaults: Mapping[str, Any], priors: Mapping[str, Any] | None,

@@ -17,10 +17,12 @@ from bayesrec.models._blocks import (
     check_link,
     check_noise,
     check_positive_int,
+    factor_rows,
     gaussian_likelihood,
     merge_priors,
     pair_data,
     rating_coords,
+    symmetry_breaking,
     with_biases,
 )
 from bayesrec.models.hooks import FactorStructure
@@ -80,6 +82,12 @@ def _rows_logp(value, mean, chol):
             - 0.5 * k * np.log(2 * np.pi))
 
 
+def _rows_start(rv, size, mean, chol):
+    """Initial point of centred factor rows: the mean plus a symmetry-breaking pattern."""
+    start = pt.broadcast_to(mean, rv.shape)
+    return start + symmetry_breaking(rv.shape, pt.sqrt(pt.sum(pt.square(chol), axis=-1)))
+
+
 def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation: str):
     """Factors of one side (users or items) with a Normal + LKJ-Cholesky hyperprior."""
     mean = pm.Normal(f"{side}_factor_mean", 0.0, p["mean_sd"], dims="factor")
@@ -88,10 +96,11 @@ def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation
         sd_dist=_scale_prior(p["factor_sd_scale"], n_factors), compute_corr=True,
     )
     pm.Deterministic(f"{side}_factor_sd", stds, dims="factor")
+    dims = (dim, "factor")
     if parameterisation == "centered":
         return pm.CustomDist(f"{side}_factors", mean, chol, dist=_rows_dist, logp=_rows_logp,
-                             signature="(k),(k,k)->(k)", dims=(dim, "factor"))
-    z = pm.Normal(f"{side}_factors_std", 0.0, 1.0, dims=(dim, "factor"))
+                             support_point=_rows_start, signature="(k),(k,k)->(k)", dims=dims)
+    z = factor_rows(f"{side}_factors_std", 1.0, dims)
     return pm.Deterministic(f"{side}_factors", mean + z @ chol.T, dims=(dim, "factor"))
 
 

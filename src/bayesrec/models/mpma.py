@@ -16,6 +16,7 @@ from bayesrec.errors import InputError
 from bayesrec.models._blocks import (
     check_positive,
     check_positive_int,
+    factor_rows,
     merge_priors,
     pair_data,
     rating_coords,
@@ -116,26 +117,26 @@ def _local_means(components, p: dict, local_prior: str, user_idx, item_idx,
         elif name == "user_local":
             cell = user_cluster[user_idx] * n_items + item_idx  # row of (cluster, item)
             if local_prior == "offset":
-                d = pm.Normal("user_local_item_offsets", 0.0, p["local_factor_sd"],
-                              dims=("user_cluster", "item", "factor"))
+                d = factor_rows("user_local_item_offsets", p["local_factor_sd"],
+                                ("user_cluster", "item", "factor"))
                 means.append((U[user_idx] * (V[item_idx] + _rows(d)[cell])).sum(-1))
             else:
-                P = pm.Normal("user_local_user_factors", 0.0, p["local_factor_sd"],
-                              dims=("user", "factor"))
-                Q = pm.Normal("user_local_item_factors", 0.0, p["local_factor_sd"],
-                              dims=("user_cluster", "item", "factor"))
+                P = factor_rows("user_local_user_factors", p["local_factor_sd"],
+                                ("user", "factor"))
+                Q = factor_rows("user_local_item_factors", p["local_factor_sd"],
+                                ("user_cluster", "item", "factor"))
                 means.append((P[user_idx] * _rows(Q)[cell]).sum(-1))
         else:
             cell = item_cluster[item_idx] * n_users + user_idx  # row of (cluster, user)
             if local_prior == "offset":
-                d = pm.Normal("item_local_user_offsets", 0.0, p["local_factor_sd"],
-                              dims=("item_cluster", "user", "factor"))
+                d = factor_rows("item_local_user_offsets", p["local_factor_sd"],
+                                ("item_cluster", "user", "factor"))
                 means.append(((U[user_idx] + _rows(d)[cell]) * V[item_idx]).sum(-1))
             else:
-                T = pm.Normal("item_local_item_factors", 0.0, p["local_factor_sd"],
-                              dims=("item", "factor"))
-                S = pm.Normal("item_local_user_factors", 0.0, p["local_factor_sd"],
-                              dims=("item_cluster", "user", "factor"))
+                T = factor_rows("item_local_item_factors", p["local_factor_sd"],
+                                ("item", "factor"))
+                S = factor_rows("item_local_user_factors", p["local_factor_sd"],
+                                ("item_cluster", "user", "factor"))
                 means.append((_rows(S)[cell] * T[item_idx]).sum(-1))
     return means
 
@@ -294,8 +295,8 @@ def mpma(
         user_idx, item_idx = pair_data(ratings)
         user_cluster = pm.Data("user_cluster_idx", user_cl, dims="user")
         item_cluster = pm.Data("item_cluster_idx", item_cl, dims="item")
-        U = pm.Normal("user_factors", 0.0, p["user_factor_sd"], dims=("user", "factor"))
-        V = pm.Normal("item_factors", 0.0, p["item_factor_sd"], dims=("item", "factor"))
+        U = factor_rows("user_factors", p["user_factor_sd"], ("user", "factor"))
+        V = factor_rows("item_factors", p["item_factor_sd"], ("item", "factor"))
         means = _local_means(components, p, local_prior, user_idx, item_idx, user_cluster,
                              item_cluster, U, V)
         base = 0.0

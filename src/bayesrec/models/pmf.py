@@ -15,6 +15,7 @@ from bayesrec.models._blocks import (
     check_noise,
     check_positive,
     check_positive_int,
+    factor_rows,
     gaussian_likelihood,
     merge_priors,
     pair_data,
@@ -160,8 +161,8 @@ def pmf(
 
     with pm.Model(coords=rating_coords(ratings, factor=np.arange(n_factors))) as model:
         user_idx, item_idx = pair_data(ratings)
-        U = pm.Normal("user_factors", 0.0, p["user_factor_sd"], dims=("user", "factor"))
-        V = pm.Normal("item_factors", 0.0, p["item_factor_sd"], dims=("item", "factor"))
+        U = factor_rows("user_factors", p["user_factor_sd"], ("user", "factor"))
+        V = factor_rows("item_factors", p["item_factor_sd"], ("item", "factor"))
         eta = (U[user_idx] * V[item_idx]).sum(axis=-1)
         if biases:
             eta = with_biases(eta, ratings, user_idx, item_idx, link=link,

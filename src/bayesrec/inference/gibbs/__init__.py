@@ -38,12 +38,13 @@ Every update leaves the posterior invariant, so the chain is a valid MCMC for th
 model as written (LKJ hyperprior, learned noise, biases), not for a variant.  The
 only departure from exact updates is during burn-in (``tune``, discarded): the bias
 scale is held small for the first ``hold_bias_sd`` sweeps (see
-:meth:`~.steps.FactorGibbs._burn_in_hold`).  Use ``parameterisation="centered"``
-with this sampler (the registry does for ``method="gibbs"``); the non-centred
-parameterisation is supported and exact but mixes no better here and costs more.
+:meth:`~.steps.FactorGibbs._burn_in_hold`).  A non-centred BPMF is sampled through
+its centred twin (:func:`run`), whose conjugate updates mix better.
 
-``sample_stats`` holds ``log_likelihood`` (the training log-likelihood of each
-draw, from :class:`~.steps.FactorGibbs`) and the acceptance flags of the MH parts;
+``sample_stats`` holds ``training_log_likelihood`` (the training log-likelihood of each
+draw, summed over ratings, from :class:`~.steps.FactorGibbs`; not named
+``log_likelihood``, which ArviZ would take for a pointwise one: use
+:func:`bayesrec.inference.add_log_likelihood` for LOO) and the acceptance flags of the MH parts;
 with ``hyper="nuts"`` also NUTS's statistics, whose ``lp`` is the blanket's
 log-density, not the model's.
 """

@@ -44,7 +44,9 @@ __all__ = [
     "slice_each",
 ]
 
-_FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+# no reassociation or contraction (FMA): sums in their written order, the same numbers on
+# every CPU (see bayesrec.inference.numerics)
+_FASTMATH = {"nsz", "arcp"}
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)

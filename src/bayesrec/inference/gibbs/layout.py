@@ -201,7 +201,7 @@ def _prior(model: pm.Model, name: str, family: str) -> list[float]:
     """The (constant, scalar) parameters of ``model[name]``'s prior, checking its family."""
     rv = model[name]
     op = rv.owner.op
-    if type(op).__name__ != family:
+    if family not in {cls.__name__ for cls in type(op).__mro__}:  # subclasses count
         raise InputError(f"the gibbs method expects {name} ~ {family[:-2]}, found "
                          f"{type(op).__name__[:-2]}: the factory changed; update "
                          "bayesrec.inference.gibbs.layout")

@@ -98,7 +98,7 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
 class LayoutStep(BlockedStep):
     """A PyMC step method over a :class:`FactorLayout`; never assigned automatically.
 
-    With ``report_log_likelihood=True`` the step adds the statistic ``log_likelihood``:
+    With ``report_log_likelihood=True`` the step adds the statistic ``training_log_likelihood``:
     the training log-likelihood of the point it returns (:func:`gibbs_steps` asks the
     last step of a sweep for it, so it is the log-likelihood of each recorded draw).
     """
@@ -111,7 +111,7 @@ class LayoutStep(BlockedStep):
         self.report_log_likelihood = report_log_likelihood
         if report_log_likelihood:  # per-instance statistics (PyMC reads both attributes)
             self.stats_dtypes_shapes = {**self.stats_dtypes_shapes,
-                                        "log_likelihood": (np.float64, [])}
+                                        "training_log_likelihood": (np.float64, [])}
             self.stats_dtypes = [{k: d for k, (d, _) in self.stats_dtypes_shapes.items()}]
 
     @staticmethod
@@ -127,7 +127,7 @@ class LayoutStep(BlockedStep):
             if loglik is None:
                 loglik = log_likelihood(self.layout, point)
                 self.layout.remember_log_likelihood(point, loglik)
-            stats["log_likelihood"] = loglik
+            stats["training_log_likelihood"] = loglik
         return [stats]
 
 
