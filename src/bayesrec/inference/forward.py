@@ -22,9 +22,11 @@ block of draws; otherwise (a likelihood PyTensor cannot vectorise, such as a
 ``CustomDist``) it is called once per draw.  :meth:`ForwardSampler.reseed` seeds it
 as ``sample_posterior_predictive(..., random_seed=seed)`` seeds its own function, and
 the draws of a likelihood with one random generator (Gaussian models, MMSBM) are
-then those of that function, bit for bit, when the pairs fit in one block; over
+then those of that function (compiled the same way), bit for bit, when the pairs fit
+in one block; over
 several blocks the random stream continues from block to block (the same seed and
-block size give the same numbers).
+block size give the same numbers).  Compiled without fast-math
+(:func:`~bayesrec.inference.numerics.reproducible`), as fits are.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.replace import vectorize_graph
 from pytensor.graph.traversal import ancestors, general_toposort
 from pytensor.tensor.random.type import RandomType
+
+from bayesrec.inference.numerics import reproducible
 
 __all__ = ["ForwardSampler", "forward_sampler", "sample_columns", "trace_constant_lengths"]
 
@@ -135,7 +139,7 @@ class ForwardSampler:
         used = set(ancestors(vec))
         needed = [v for v in cut if batched[v] in used]
         inputs = [batched[v] for v in needed]
-        with model:
+        with model, reproducible():
             fn = compile_pymc(inputs, vec, random_seed=False, on_unused_input="ignore",
                               allow_input_downcast=True, accept_inplace=True)
         self.inputs = [v.name for v in needed]
@@ -144,7 +148,7 @@ class ForwardSampler:
         self._fn, self.vectorised = fn, True
 
     def _per_draw(self, model: pm.Model, outs: list, stored: list, fixed: dict) -> None:
-        with model:
+        with model, reproducible():
             fn, _ = compile_forward_sampling_function(
                 outputs=outs, vars_in_trace=stored, basic_rvs=model.basic_RVs,
                 constant_data=fixed, freeze_vars={v for v in stored if v in model.basic_RVs},
