@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from bayesrec.data.scale import RatingScale
 
@@ -94,6 +94,10 @@ def on_scale(draws, scale: RatingScale) -> np.ndarray:
     return scale.clip(draws)
 
 
+def _normal_pdf(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * np.square(x)) / np.sqrt(2 * np.pi)
+
+
 def censored_normal_sd(mean, sd, low: float, high: float) -> np.ndarray:
     """Standard deviation of ``clip(X, low, high)`` for ``X ~ Normal(mean, sd)``.
 
@@ -104,8 +108,8 @@ def censored_normal_sd(mean, sd, low: float, high: float) -> np.ndarray:
     sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape)
     safe = np.where(sd > 0, sd, 1.0)
     a, b = (low - mean) / safe, (high - mean) / safe
-    cdf_a, cdf_b = stats.norm.cdf(a), stats.norm.sf(b)  # mass at low, mass at high
-    pdf_a, pdf_b = stats.norm.pdf(a), stats.norm.pdf(b)
+    cdf_a, cdf_b = ndtr(a), ndtr(-b)  # mass at low, mass at high
+    pdf_a, pdf_b = _normal_pdf(a), _normal_pdf(b)
     inside = np.maximum(1.0 - cdf_a - cdf_b, 0.0)
     # moments of X restricted to (low, high), each weighted by its probability
     first = mean * inside + safe * (pdf_a - pdf_b)
@@ -147,7 +151,7 @@ def from_normal(users, items, mean, sd, scale: RatingScale, *, attrs: dict | Non
     """
     mean = np.asarray(mean, dtype=float)
     sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape)
-    q = stats.norm.ppf(np.asarray(QUANTILES))[None, :] * sd[:, None] + mean[:, None]
+    q = ndtri(np.asarray(QUANTILES))[None, :] * sd[:, None] + mean[:, None]
     data = {
         "mean": ("pair", scale.clip(mean)),
         "expected": ("pair", mean.copy()),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
@@ -143,10 +143,10 @@ def scores_from_normal(loc, sd, rank: RankBy, low: float, high: float) -> np.nda
         if rank.threshold > high + _TOL:
             return np.zeros_like(loc)
         safe = np.where(sd > 0, sd, 1.0)
-        return np.where(sd > 0, stats.norm.sf((rank.threshold - loc) / safe),
+        return np.where(sd > 0, ndtr((loc - rank.threshold) / safe),
                         (loc >= rank.threshold).astype(float))
     if rank.by == "quantile":
-        return loc + sd * stats.norm.ppf(rank.q)
+        return loc + sd * ndtri(rank.q)
     return loc.copy()
 
 
