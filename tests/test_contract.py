@@ -54,8 +54,11 @@ def test_bayesian_contract(name, split, tmp_path):
     rec = _fitted(name, split)
     users = [split.train.users[0], "new-user", split.train.users[1]]
     items = [split.train.items[0], split.train.items[1], "new-item"]
-    pred = rec.predict(users, items)
+    pred = rec.predict(users, items, keep_draws=True)  # draws only when asked for
     assert pred["rating"].dims == ("chain", "draw", "pair")
+    scale = split.train.scale
+    assert ((pred["rating"] >= scale.low) & (pred["rating"] <= scale.high)).all()
+    assert "rating" not in rec.predict(users, items)
     assert list(pred["user"].values) == users and list(pred["item"].values) == items
     for var in ("mean", "sd", "quantiles"):
         assert np.isfinite(pred[var].values).all(), var
@@ -68,8 +71,8 @@ def test_bayesian_contract(name, split, tmp_path):
 
     path = save_fit(rec.fit_, tmp_path / f"{name}.nc")
     loaded = load_fit(path)
-    a = predict(rec.fit_, pairs=split.test, random_seed=7, max_draws=50)
-    b = predict(loaded, pairs=split.test, random_seed=7, max_draws=50)
+    a = predict(rec.fit_, pairs=split.test, random_seed=7, max_draws=50, keep_draws=True)
+    b = predict(loaded, pairs=split.test, random_seed=7, max_draws=50, keep_draws=True)
     np.testing.assert_array_equal(a["mean"].values, b["mean"].values)
     np.testing.assert_array_equal(a["rating"].values, b["rating"].values)
     again = recommend(loaded, split.train.users[:2].to_numpy(), n=3)

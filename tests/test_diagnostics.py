@@ -289,7 +289,7 @@ def _is_png(path) -> bool:
 
 def test_plots_return_figures_and_save_png(tmp_path, advi_fit, pmf_model, split):
     trace = rmse_trace(advi_fit, None, split.test, model=pmf_model)
-    pred = predict(advi_fit, pairs=split.test, model=pmf_model, random_seed=0)
+    pred = predict(advi_fit, pairs=split.test, model=pmf_model, random_seed=0, keep_draws=True)
     users = list(split.test.user_ids[:2])
     figures = {
         "norms": plot_norm_traces(frobenius_norms(advi_fit)),
@@ -306,6 +306,39 @@ def test_plots_return_figures_and_save_png(tmp_path, advi_fit, pmf_model, split)
         assert isinstance(figure, Figure), name
         figure.savefig(tmp_path / f"{name}.png")
         assert _is_png(tmp_path / f"{name}.png")
+
+
+def test_plots_take_fits_and_dicts_of_fits(tmp_path, advi_fit, map_fit, split):
+    """What a user naturally has: the fit itself for the ADVI loss, and a dict of fits and
+    predictions (with the test set) for the method comparison."""
+    from bayesrec.diagnostics import comparison_table
+    from bayesrec.metrics import rmse
+    from bayesrec.recommenders import make_recommender
+
+    loss = plot_advi_loss(advi_fit)
+    np.testing.assert_array_equal(loss.axes[0].lines[0].get_ydata(),
+                                  advi_fit["advi"]["loss"].values)
+    assert isinstance(plot_advi_loss(advi_fit["advi"]), Figure)
+    with pytest.raises(InputError, match="no 'advi' group"):
+        plot_advi_loss(map_fit)
+
+    pred = predict(map_fit, pairs=split.test)
+    baseline = make_recommender("biases").fit(split.train)
+    entries = {"advi": advi_fit, "map (prediction)": pred, "biases": baseline}
+    table = comparison_table(entries, test=split.test, train=split.train).set_index("label")
+    assert table.loc["map (prediction)", "test_rmse"] == rmse(split.test.rating, pred["mean"])
+    assert np.isnan(table.loc["map (prediction)", "train_rmse"])  # it holds test pairs only
+    assert table.loc["advi", "test_rmse"] == rmse(
+        split.test.rating, predict(advi_fit, pairs=split.test)["mean"])
+    assert np.isfinite(table.loc[["advi", "biases"], "train_rmse"]).all()
+    figure = plot_method_comparison(entries, test=split.test)
+    assert isinstance(figure, Figure)
+    figure.savefig(tmp_path / "comparison.png")
+    assert _is_png(tmp_path / "comparison.png")
+    with pytest.raises(InputError, match="needs test="):
+        plot_method_comparison({"advi": advi_fit})
+    with pytest.raises(InputError, match="comparison entry 'x' is a str"):
+        plot_method_comparison({"x": "nonsense"}, test=split.test)
 
 
 def test_rating_pattern_heatmap_shows_expected_ratings():

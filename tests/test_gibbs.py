@@ -318,8 +318,8 @@ def test_gibbs_agrees_with_nuts(nuts_fit, gibbs_fit, data):
         assert _agree(n[var], g[var]), (var, float(n[var].mean()), float(g[var].mean()))
         assert float(g[var].std()) == pytest.approx(float(n[var].std()), rel=0.3), var
     # predictive means of held-out pairs
-    pn = predict(nuts_fit, pairs=data.test, random_seed=0, max_draws=2000)
-    pg = predict(gibbs_fit, pairs=data.test, random_seed=0, max_draws=3000)
+    pn = predict(nuts_fit, pairs=data.test, random_seed=0, max_draws=2000, keep_draws=True)
+    pg = predict(gibbs_fit, pairs=data.test, random_seed=0, max_draws=3000, keep_draws=True)
     mu_n, mu_g = pn["mu"], pg["mu"]
     se = np.hypot(az.mcse(mu_n, method="mean").values, az.mcse(mu_g, method="mean").values)
     diff = np.abs(mu_n.mean(("chain", "draw")).values - mu_g.mean(("chain", "draw")).values)

@@ -260,7 +260,7 @@ def test_predictions_for_new_pairs_have_dims_and_labels(fits, data):
     train, _, _ = data
     users = train.users[[5, 0, 5]].to_numpy()
     items = train.items[[3, 7, 1]].to_numpy()
-    pred = predict(fits["nuts"], users, items, random_seed=1, max_draws=100)
+    pred = predict(fits["nuts"], users, items, random_seed=1, max_draws=100, keep_draws=True)
     assert pred["rating"].dims == ("chain", "draw", "pair")
     assert pred["mu"].shape == (2, 50, 3)
     np.testing.assert_array_equal(pred["user"].values, users)
@@ -313,8 +313,8 @@ def test_save_load_predicts_identically_without_training_data(fits, data, tmp_pa
     for method in ("map", "nuts"):
         path = save_fit(fits[method], tmp_path / f"{method}.nc")
         loaded = load_fit(path)
-        a = predict(fits[method], pairs=test, random_seed=5, max_draws=100)
-        b = predict(loaded, pairs=test, random_seed=5, max_draws=100)
+        a = predict(fits[method], pairs=test, random_seed=5, max_draws=100, keep_draws=True)
+        b = predict(loaded, pairs=test, random_seed=5, max_draws=100, keep_draws=True)
         np.testing.assert_array_equal(a["mean"].values, b["mean"].values)
         np.testing.assert_array_equal(a["rating"].values, b["rating"].values)
     rebuilt = model_from_fit(loaded)

@@ -248,7 +248,8 @@ def test_predictive_rating_draws_follow_the_level_probabilities(map_fit, model, 
     """The rating draws (inverse CDF) have the law ``prob``: per level, pooled over pairs,
     and per pair on the pairs' most probable level (z-scores of binomial counts)."""
     test = split[1]
-    pred = predict(map_fit, pairs=test, model=model, random_seed=3, point_draws=400)
+    pred = predict(map_fit, pairs=test, model=model, random_seed=3, point_draws=400,
+                   keep_draws=True)
     prob = pred["prob"].values  # (pair, level): the average over restarts
     levels = np.asarray(test.scale.levels)
     draws = pred["rating"].values.reshape(-1, pred.sizes["pair"])  # every restart's draws
@@ -359,7 +360,7 @@ def test_nuts_posterior_agrees_with_map_and_carries_uncertainty():
     model = build_model("mmsbm", parts.train, n_user_groups=2, n_item_groups=2)
     posterior = fit(model, "nuts", random_seed=0, draws=150, tune=150, chains=2)
     point = fit(model, "map", random_seed=0, restarts=4, maxiter=300)
-    by_nuts = predict(posterior, pairs=parts.test, model=model, random_seed=0)
+    by_nuts = predict(posterior, pairs=parts.test, model=model, random_seed=0, keep_draws=True)
     by_map = predict(point, pairs=parts.test, model=model, random_seed=0)
     np.testing.assert_allclose(by_nuts["prob"].sum("rating_level"), 1.0, atol=1e-12)
     # label-free agreement: the predictive distributions, not theta/eta
@@ -374,7 +375,7 @@ def test_nuts_posterior_agrees_with_map_and_carries_uncertainty():
 def test_advi_from_the_map_gives_predictions_with_posterior_uncertainty(model, split):
     train, test, _ = split
     dt = fit(model, "advi", random_seed=0, n=1500, draws=100, init="map")
-    pred = predict(dt, pairs=test, model=model, random_seed=0)
+    pred = predict(dt, pairs=test, model=model, random_seed=0, keep_draws=True)
     np.testing.assert_allclose(pred["prob"].sum("rating_level"), 1.0, atol=1e-12)
     assert float(pred["mu"].std(("chain", "draw")).mean()) > 0.005
     assert score(pred, test)["accuracy"] > 0.5

@@ -115,7 +115,8 @@ def test_responsibilities_sum_to_one_and_predictions_are_labelled(sim):
     resp = responsibilities(posterior)
     assert resp.dims == ("pair", "component")
     np.testing.assert_allclose(resp.sum("component").values, 1.0, rtol=1e-9)
-    pred = predict(posterior, users=ratings.users[:4], items=ratings.items[:4], random_seed=1)
+    pred = predict(posterior, users=ratings.users[:4], items=ratings.items[:4], random_seed=1,
+                   keep_draws=True)
     assert pred["rating"].dims == ("chain", "draw", "pair")
     assert list(pred["user"].values) == list(ratings.users[:4])
     assert np.isfinite(pred["mean"].values).all()

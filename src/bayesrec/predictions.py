@@ -5,48 +5,72 @@ per (user, item) pair asked for), with the non-index coordinates ``user`` and
 ``item`` holding the raw ids.  Its variables:
 
 ``mean`` (pair)
-    Expected rating (posterior-predictive mean, averaged over draws), clipped to
-    the rating scale.  RMSE uses it.
+    Expected rating (posterior mean of the model's expected rating ``mu``), clipped
+    to the rating scale.  RMSE uses it.
+``expected`` (pair)
+    The same expectation *not* clipped: an item predicted above the top of the
+    scale keeps its order, so rankings use it.
 ``median`` (pair)
-    Median of the predictive distribution, clipped.  MAE uses it.
+    Median of the predictive distribution.  MAE uses it.
 ``mode`` (pair)
     Most probable rating level (discrete scales; nearest level to ``mean`` for
     models that do not give level probabilities).  Exact-rating accuracy uses it.
 ``sd`` (pair)
     Standard deviation of the predictive distribution (includes rating noise).
 ``quantiles`` (pair, quantile)
-    Predictive quantiles at :data:`QUANTILES`, clipped to the scale; central
-    intervals (and their coverage) come from these.
+    Predictive quantiles at :data:`QUANTILES`; central intervals (and their
+    coverage) come from these.
 ``prob`` (pair, rating_level), optional
     Probability of each rating level, for models that predict categories.
 ``mu`` (chain, draw, pair), optional
-    Expected rating per posterior draw.
+    Expected rating per posterior draw (the model's, not clipped).
 ``rating`` (chain, draw, pair), optional
-    Posterior-predictive rating draws.
+    Posterior-predictive rating draws, on the scale.
+
+**The predictive distribution lives on the scale.**  A model with a Gaussian (or
+other continuous) likelihood predicts a latent rating that may leave the scale; its
+predictive rating is that latent value *clipped* to ``[low, high]`` (a censored
+distribution: the mass beyond an end sits on the end).  This one convention holds
+for every scale, discrete or continuous, and for everything derived from the
+predictive: the stored ``rating`` draws, ``median``, ``sd``, ``quantiles`` and so
+the interval coverage of :func:`bayesrec.metrics.score`.  Draws are not rounded onto
+the levels of a discrete scale: rounding makes a central interval on a five-level
+scale cover far more than its nominal level (as the level-valued intervals of
+categorical models do), which would hide a miscalibrated model.  Models that predict
+categories (MMSBM) draw levels, and their median and quantiles are levels.  ``mean``
+is not the mean of the clipped draws: it is the posterior mean of the expected
+rating, clipped (what RMSE has always scored).
 
 Builders here turn draws, Gaussian parameters or level probabilities into this
-format, so that models, baselines and metrics agree on it.
+format, so that models, baselines and metrics agree on it; :class:`DrawSummary`
+builds it block by block, so that a prediction of many pairs never holds all their
+draws at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from bayesrec.data.scale import RatingScale
 
 __all__ = [
     "QUANTILES",
+    "DrawSummary",
+    "censored_normal_sd",
+    "central_interval",
+    "draw_quantiles",
     "from_draws",
     "from_normal",
     "from_probabilities",
-    "central_interval",
-    "draw_quantiles",
+    "level_summary",
+    "on_scale",
 ]
 
 #: Quantile levels stored in every prediction: central intervals at 50, 80, 90 and 95 %.
 QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
+_MEDIAN = QUANTILES.index(0.5)
 
 
 def draw_quantiles(draws: np.ndarray, probs) -> np.ndarray:
@@ -63,6 +87,38 @@ def draw_quantiles(draws: np.ndarray, probs) -> np.ndarray:
     above = np.minimum(below + 1, draws.shape[0] - 1)
     weight = (position - below)[:, None]
     return draws[below] * (1 - weight) + draws[above] * weight
+
+
+def on_scale(draws, scale: RatingScale) -> np.ndarray:
+    """Predictive draws on the scale: clipped to ``[low, high]`` (a new float array)."""
+    return scale.clip(draws)
+
+
+def _normal_pdf(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * np.square(x)) / np.sqrt(2 * np.pi)
+
+
+def censored_normal_sd(mean, sd, low: float, high: float) -> np.ndarray:
+    """Standard deviation of ``clip(X, low, high)`` for ``X ~ Normal(mean, sd)``.
+
+    The censored Normal is the predictive of a Gaussian plug-in on a bounded scale
+    (see the module docstring); with ``X`` within the scale it is ``sd`` itself.
+    """
+    mean = np.asarray(mean, dtype=float)
+    sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape)
+    safe = np.where(sd > 0, sd, 1.0)
+    a, b = (low - mean) / safe, (high - mean) / safe
+    cdf_a, cdf_b = ndtr(a), ndtr(-b)  # mass at low, mass at high
+    pdf_a, pdf_b = _normal_pdf(a), _normal_pdf(b)
+    inside = np.maximum(1.0 - cdf_a - cdf_b, 0.0)
+    # moments of X restricted to (low, high), each weighted by its probability
+    first = mean * inside + safe * (pdf_a - pdf_b)
+    second = ((mean**2 + safe**2) * inside + 2 * mean * safe * (pdf_a - pdf_b)
+              + safe**2 * (a * pdf_a - b * pdf_b))
+    m1 = low * cdf_a + high * cdf_b + first
+    m2 = low**2 * cdf_a + high**2 * cdf_b + second
+    out = np.sqrt(np.maximum(m2 - m1**2, 0.0))
+    return np.where(sd > 0, out, 0.0)
 
 
 def _frame(users, items, scale: RatingScale, data: dict, attrs: dict | None = None) -> xr.Dataset:
@@ -86,18 +142,42 @@ def _mode_from_mean(mean: np.ndarray, scale: RatingScale) -> np.ndarray:
 
 
 def from_normal(users, items, mean, sd, scale: RatingScale, *, attrs: dict | None = None) -> xr.Dataset:
-    """Prediction from a Gaussian predictive ``Normal(mean, sd)`` per pair (plug-in baselines)."""
+    """Prediction from a Gaussian predictive ``Normal(mean, sd)`` per pair (plug-in baselines).
+
+    The predictive rating is that Normal clipped to the scale (see the module
+    docstring): quantiles are the Normal's, clipped; ``sd`` is the clipped
+    distribution's (:func:`censored_normal_sd`); ``mean`` is ``mean`` clipped and
+    ``expected`` is ``mean`` itself.
+    """
     mean = np.asarray(mean, dtype=float)
     sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape)
-    q = stats.norm.ppf(np.asarray(QUANTILES))[None, :] * sd[:, None] + mean[:, None]
+    q = ndtri(np.asarray(QUANTILES))[None, :] * sd[:, None] + mean[:, None]
     data = {
         "mean": ("pair", scale.clip(mean)),
+        "expected": ("pair", mean.copy()),
         "median": ("pair", scale.clip(mean)),
         "mode": ("pair", _mode_from_mean(mean, scale)),
-        "sd": ("pair", sd.copy()),
+        "sd": ("pair", censored_normal_sd(mean, sd, scale.low, scale.high)),
         "quantiles": (("pair", "quantile"), scale.clip(q)),
     }
     return _frame(users, items, scale, data, attrs)
+
+
+def level_summary(prob: np.ndarray, scale: RatingScale) -> dict[str, np.ndarray]:
+    """``mean``, ``median``, ``mode``, ``sd``, ``quantiles`` and ``prob`` of level
+    probabilities ``prob`` (pair, rating_level), as arrays (quantiles: the smallest
+    level whose cumulative probability reaches the quantile's)."""
+    levels = np.asarray(scale.levels)
+    prob = np.asarray(prob, dtype=float)
+    prob = prob / prob.sum(axis=-1, keepdims=True)
+    mean = prob @ levels
+    sd = np.sqrt(np.maximum(prob @ levels**2 - mean**2, 0.0))
+    cdf = np.cumsum(prob, axis=-1)
+    qidx = (cdf[:, None, :] < np.asarray(QUANTILES)[None, :, None] - 1e-12).sum(-1)
+    quantiles = levels[np.minimum(qidx, len(levels) - 1)]
+    return {"mean": mean, "median": quantiles[:, _MEDIAN],
+            "mode": levels[np.argmax(prob, axis=-1)], "sd": sd, "quantiles": quantiles,
+            "prob": prob}
 
 
 def from_probabilities(users, items, prob, scale: RatingScale, *, prob_draws=None,
@@ -107,59 +187,116 @@ def from_probabilities(users, items, prob, scale: RatingScale, *, prob_draws=Non
     ``prob_draws`` (chain, draw, pair, rating_level), when given, is kept as
     posterior uncertainty about the probabilities (``prob`` is then its mean).
     """
-    levels = np.asarray(scale.levels)
-    prob = np.asarray(prob, dtype=float)
-    prob = prob / prob.sum(axis=-1, keepdims=True)
-    mean = prob @ levels
-    sd = np.sqrt(np.maximum(prob @ levels**2 - mean**2, 0.0))
-    cdf = np.cumsum(prob, axis=-1)
-    qidx = (cdf[:, None, :] < np.asarray(QUANTILES)[None, :, None] - 1e-12).sum(-1)
-    quantiles = levels[np.minimum(qidx, len(levels) - 1)]
-    data = {
-        "mean": ("pair", mean),
-        "median": ("pair", quantiles[:, QUANTILES.index(0.5)]),
-        "mode": ("pair", levels[np.argmax(prob, axis=-1)]),
-        "sd": ("pair", sd),
-        "quantiles": (("pair", "quantile"), quantiles),
-        "prob": (("pair", "rating_level"), prob),
-    }
+    summary = level_summary(prob, scale)
+    data = {name: (_DIMS[name], value) for name, value in summary.items()}
+    data["expected"] = ("pair", summary["mean"].copy())
     if prob_draws is not None:
         data["prob_draws"] = (("chain", "draw", "pair", "rating_level"), np.asarray(prob_draws))
     return _frame(users, items, scale, data, attrs)
+
+
+_DIMS = {"mean": ("pair",), "expected": ("pair",), "median": ("pair",), "mode": ("pair",),
+         "sd": ("pair",), "quantiles": ("pair", "quantile"), "prob": ("pair", "rating_level")}
+
+
+class DrawSummary:
+    """A prediction of ``n_pairs`` pairs built block by block from predictive draws.
+
+    Each :meth:`add` summarises the draws of a block of pairs (``rating`` and ``mu``,
+    samples x block) and keeps only the summaries (about 15 numbers per pair, plus
+    the level probabilities of categorical models), so the memory a prediction
+    needs is that of one block's draws, whatever the number of pairs.  With
+    ``keep_draws`` (``n_chain`` x ``n_draw`` samples) it also fills the full draw
+    arrays ``rating`` and ``mu`` (chain, draw, pair).
+
+    The summaries of a block are exactly those of :func:`from_draws` on its draws.
+    """
+
+    def __init__(self, n_pairs: int, scale: RatingScale, *, with_prob: bool = False,
+                 keep_draws: bool = False, n_chain: int = 1, n_draw: int = 1):
+        self.scale, self.n_pairs = scale, int(n_pairs)
+        self.keep_draws, self.shape = keep_draws, (int(n_chain), int(n_draw))
+        n = self.n_pairs
+        self.data = {name: np.empty(n) for name in ("mean", "expected", "median", "mode", "sd")}
+        self.data["quantiles"] = np.empty((n, len(QUANTILES)))
+        if with_prob:
+            self.data["prob"] = np.empty((n, scale.n_levels))
+        self.draws = ({"rating": np.empty((*self.shape, n)), "mu": None} if keep_draws
+                      else None)
+
+    def add(self, where: slice, rating, mu=None, prob=None) -> None:
+        """Summarise one block: ``rating`` draws (samples x block; clipped here),
+        ``mu`` (samples x block, optional) and ``prob`` (block x levels, optional:
+        the posterior-mean level probabilities)."""
+        rating = on_scale(rating, self.scale)
+        for name, value in summarise_draws(rating, self.scale, mu=mu, prob=prob,
+                                           clipped=True).items():
+            self.data[name][where] = value
+        if self.draws is not None:
+            self.draws["rating"][..., where] = rating.reshape(*self.shape, -1)
+            if mu is not None:
+                if self.draws["mu"] is None:
+                    self.draws["mu"] = np.empty((*self.shape, self.n_pairs))
+                self.draws["mu"][..., where] = np.asarray(mu, dtype=float).reshape(
+                    *self.shape, -1)
+
+    def dataset(self, users, items, attrs: dict | None = None) -> xr.Dataset:
+        """The prediction (see the module docstring)."""
+        data = {name: (_DIMS[name], value) for name, value in self.data.items()}
+        if self.draws is not None:
+            for name, value in self.draws.items():
+                if value is not None:
+                    data[name] = (("chain", "draw", "pair"), value)
+        return _frame(users, items, self.scale, data, attrs)
+
+
+def summarise_draws(rating, scale: RatingScale, *, mu=None, prob=None,
+                    clipped: bool = False) -> dict[str, np.ndarray]:
+    """Per-pair summaries of predictive draws ``rating`` (samples x pairs).
+
+    ``rating`` is clipped to the scale first unless ``clipped``.  ``mean`` and
+    ``expected`` average ``mu`` (samples x pairs) when given (less Monte Carlo noise
+    than the rating draws).  With ``prob`` (pairs x levels), ``mode``, ``median``,
+    ``quantiles`` and ``sd`` are computed from it exactly.
+    """
+    rating = np.asarray(rating, dtype=float) if clipped else on_scale(rating, scale)
+    expected = (np.asarray(mu, dtype=float).mean(0) if mu is not None else rating.mean(0))
+    q = draw_quantiles(rating, QUANTILES).T
+    mean = scale.clip(expected)
+    out = {
+        "mean": mean,
+        "expected": expected,
+        "median": q[:, _MEDIAN],
+        "mode": _mode_from_mean(mean, scale),
+        "sd": rating.std(0, ddof=1) if rating.shape[0] > 1 else np.zeros(rating.shape[1]),
+        "quantiles": q,
+    }
+    if prob is not None:
+        exact = level_summary(prob, scale)
+        for name in ("prob", "mode", "median", "quantiles", "sd"):
+            out[name] = exact[name]
+    return out
 
 
 def from_draws(users, items, rating_draws, scale: RatingScale, *, mu_draws=None,
                prob=None, keep_draws: bool = True, attrs: dict | None = None) -> xr.Dataset:
     """Prediction from posterior-predictive draws ``rating_draws`` (chain, draw, pair).
 
-    ``mu_draws`` (chain, draw, pair) are expected ratings per draw: when given,
-    ``mean`` averages them (less Monte Carlo noise than averaging rating draws).
-    ``prob`` (pair, rating_level), when the model gives level probabilities (the
-    posterior-mean predictive distribution), sets ``mode`` and is stored, and
-    ``median``, ``quantiles`` and ``sd`` are computed from it exactly rather than
-    from the draws; otherwise ``mode`` is the level nearest ``mean``.
+    The draws are clipped to the scale (see the module docstring).  ``mu_draws``
+    (chain, draw, pair) are expected ratings per draw: when given, ``mean`` averages
+    them (less Monte Carlo noise than averaging rating draws).  ``prob`` (pair,
+    rating_level), when the model gives level probabilities (the posterior-mean
+    predictive distribution), sets ``mode`` and is stored, and ``median``,
+    ``quantiles`` and ``sd`` are computed from it exactly rather than from the
+    draws; otherwise ``mode`` is the level nearest ``mean``.
     """
     rating_draws = np.asarray(rating_draws, dtype=float)
-    flat = rating_draws.reshape(-1, rating_draws.shape[-1])
-    mean = (np.asarray(mu_draws, dtype=float).reshape(-1, flat.shape[-1]).mean(0)
-            if mu_draws is not None else flat.mean(0))
-    q = draw_quantiles(flat, QUANTILES).T
-    data = {
-        "mean": ("pair", scale.clip(mean)),
-        "median": ("pair", scale.clip(q[:, QUANTILES.index(0.5)])),
-        "mode": ("pair", _mode_from_mean(mean, scale)),
-        "sd": ("pair", flat.std(0, ddof=1) if flat.shape[0] > 1 else np.zeros(flat.shape[1])),
-        "quantiles": (("pair", "quantile"), scale.clip(q)),
-    }
-    if prob is not None:
-        exact = from_probabilities(users, items, prob, scale)
-        for name in ("prob", "mode", "median", "quantiles", "sd"):
-            data[name] = exact[name].variable
-    if keep_draws:
-        data["rating"] = (("chain", "draw", "pair"), rating_draws)
-        if mu_draws is not None:
-            data["mu"] = (("chain", "draw", "pair"), np.asarray(mu_draws, dtype=float))
-    return _frame(users, items, scale, data, attrs)
+    n_chain, n_draw, n_pairs = rating_draws.shape
+    summary = DrawSummary(n_pairs, scale, with_prob=prob is not None, keep_draws=keep_draws,
+                          n_chain=n_chain, n_draw=n_draw)
+    mu = None if mu_draws is None else np.asarray(mu_draws, dtype=float).reshape(-1, n_pairs)
+    summary.add(slice(0, n_pairs), rating_draws.reshape(-1, n_pairs), mu=mu, prob=prob)
+    return summary.dataset(users, items, attrs)
 
 
 def central_interval(prediction: xr.Dataset, level: float = 0.9) -> tuple[xr.DataArray, xr.DataArray]:

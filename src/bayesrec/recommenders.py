@@ -47,7 +47,9 @@ class BayesianRecommender(Recommender):
         As for :func:`bayesrec.inference.fit` (default: half of this machine's memory).
 
     After :meth:`fit`, ``model_`` is the PyMC model and ``fit_`` the DataTree.
-    Predictions use the seed :func:`~bayesrec.inference.predict` derives from the fit.
+    Predictions use the seed :func:`~bayesrec.inference.predict` derives from the fit,
+    and keep no per-pair draws unless asked (``predict(..., keep_draws=True)``): what
+    evaluation scores (mean, median, mode, quantiles) never needs them.
     """
 
     def __init__(self, name: str, *, method: str = "map", options: dict | None = None,
@@ -88,10 +90,15 @@ class BayesianRecommender(Recommender):
         self._require_fitted()
         return predict(self.fit_, users, items, model=self.model_, **kwargs)
 
-    def recommend(self, users, n: int = 10, *, exclude_rated: bool = True, **kwargs) -> xr.Dataset:
+    def recommend(self, users, n: int = 10, *, exclude_rated: bool = True, by: str = "mean",
+                  threshold: float | None = None, q: float | None = None,
+                  **kwargs) -> xr.Dataset:
+        """Top-``n`` items per user, ranked ``by`` the posterior (``"mean"``,
+        ``"prob_at_least"`` with ``threshold``, ``"quantile"`` with ``q``); see
+        :func:`bayesrec.inference.recommend`, which takes the other keywords."""
         self._require_fitted()
         return recommend(self.fit_, users, n, exclude_rated=exclude_rated, model=self.model_,
-                         **kwargs)
+                         by=by, threshold=threshold, q=q, **kwargs)
 
     def __repr__(self) -> str:
         state = "fitted" if self.fit_ is not None else "not fitted"

@@ -154,10 +154,28 @@ def _trace_title(trace: xr.Dataset) -> str:
     return f"RMSE trace{' of ' + who if who else ''}"
 
 
-def plot_advi_loss(advi: xr.Dataset, *, window: int | None = None) -> Figure:
-    """ADVI loss (negative ELBO) per iteration, with a rolling mean; last 10 % shaded."""
-    if "loss" not in advi:
-        raise InputError("plot_advi_loss needs the fit's 'advi' group (a 'loss' variable)")
+def _advi_group(advi) -> xr.Dataset:
+    """The ``advi`` group of an ADVI fit, given the fit, the group or its Dataset."""
+    if isinstance(advi, xr.DataTree):
+        if "advi" in advi.children:
+            advi = advi["advi"]
+        elif "posterior" in advi.children:
+            raise InputError("plot_advi_loss needs an ADVI fit: this fit has no 'advi' group "
+                             f"(method {advi.attrs.get('method')!r})")
+        advi = advi.to_dataset()
+    if not isinstance(advi, xr.Dataset) or "loss" not in advi:
+        raise InputError("plot_advi_loss needs an ADVI fit, its 'advi' group, or that group's "
+                         "Dataset (with a 'loss' variable)")
+    return advi
+
+
+def plot_advi_loss(advi, *, window: int | None = None) -> Figure:
+    """ADVI loss (negative ELBO) per iteration, with a rolling mean; last 10 % shaded.
+
+    ``advi`` is an ADVI fit (the DataTree :func:`bayesrec.inference.fit` returns), its
+    ``advi`` group (``fit["advi"]``) or that group's Dataset.
+    """
+    advi = _advi_group(advi)
     loss = advi["loss"].values.astype(float)
     it = advi["iteration"].values if "iteration" in advi.coords else np.arange(1, len(loss) + 1)
     window = window or max(1, len(loss) // 100)
@@ -182,13 +200,52 @@ def plot_advi_loss(advi: xr.Dataset, *, window: int | None = None) -> Figure:
 # ---------------------------------------------------------------------------------------------
 # method comparison
 # ---------------------------------------------------------------------------------------------
-def comparison_table(results) -> pd.DataFrame:
-    """A table ``label, test_rmse, train_rmse`` from a DataFrame or evaluation JSON records.
+def _scored_rows(results: Mapping, test, train) -> list[dict]:
+    """``label, test_rmse, train_rmse`` of fits, predictions or fitted recommenders."""
+    from bayesrec.data.ratings import Ratings
+    from bayesrec.inference.predict import predict
+    from bayesrec.metrics import check_aligned, rmse
+    from bayesrec.models.base import Recommender
 
-    ``results`` is a DataFrame with ``test_rmse`` (or ``rmse``), optional
-    ``train_rmse`` and ``label`` (or ``model`` and ``method``); or a list of
-    :meth:`bayesrec.evaluation.EvaluationResult.to_json` dicts (their mean test RMSE).
+    if not isinstance(test, Ratings):
+        raise InputError("a dict of fits or predictions needs test= (the held-out Ratings "
+                         "they are scored on), e.g. plot_method_comparison(fits, test=test)")
+
+    def point(item, ratings: Ratings, label) -> float:
+        if isinstance(item, xr.DataTree):
+            return rmse(ratings.rating, predict(item, pairs=ratings)["mean"])
+        if isinstance(item, Recommender):
+            return rmse(ratings.rating, item.predict_ratings(ratings)["mean"])
+        if isinstance(item, xr.Dataset):
+            if ratings is not test:  # a prediction is of the test pairs only
+                return np.nan
+            check_aligned(item, ratings)
+            return rmse(ratings.rating, item["mean"])
+        raise InputError(f"comparison entry {label!r} is a {type(item).__name__}; give fits "
+                         "(DataTrees), predictions (Datasets of the test pairs) or fitted "
+                         "recommenders")
+
+    return [{"label": str(label), "test_rmse": point(item, test, label),
+             "train_rmse": point(item, train, label) if train is not None else np.nan}
+            for label, item in results.items()]
+
+
+def comparison_table(results, *, test=None, train=None) -> pd.DataFrame:
+    """A table ``label, test_rmse, train_rmse`` of the methods to compare.
+
+    ``results`` is one of
+
+    * a dict ``{label: fit, prediction or fitted recommender}`` with ``test=`` (the
+      held-out :class:`~bayesrec.data.Ratings`): each is scored here, RMSE of its
+      ``mean`` prediction of the test pairs (and of ``train=``'s pairs when given;
+      a prediction holds only the test pairs, so it has no train RMSE);
+    * a DataFrame with ``test_rmse`` (or ``rmse``), optional ``train_rmse`` and
+      ``label`` (or ``model`` and ``method``);
+    * a list of :meth:`bayesrec.evaluation.EvaluationResult.to_json` dicts (their mean
+      test RMSE) or of row dicts.
     """
+    if isinstance(results, Mapping):
+        results = pd.DataFrame(_scored_rows(results, test, train))
     if isinstance(results, pd.DataFrame):
         table = results.copy()
     elif isinstance(results, Sequence) and all(isinstance(r, Mapping) for r in results):
@@ -202,8 +259,9 @@ def comparison_table(results) -> pd.DataFrame:
                 rows.append(dict(r))
         table = pd.DataFrame(rows)
     else:
-        raise InputError("comparison results must be a DataFrame or a list of dicts "
-                         "(e.g. EvaluationResult.to_json() records)")
+        raise InputError("comparison results must be a dict of fits or predictions (with "
+                         "test=), a DataFrame or a list of dicts (e.g. "
+                         "EvaluationResult.to_json() records)")
     if "test_rmse" not in table and "rmse" in table:
         table = table.rename(columns={"rmse": "test_rmse"})
     if "test_rmse" not in table:
@@ -220,9 +278,16 @@ def comparison_table(results) -> pd.DataFrame:
         {"test_rmse": float, "train_rmse": float})
 
 
-def plot_method_comparison(results, *, title: str | None = None) -> Figure:
-    """Test RMSE (with train RMSE beside it) of baselines and fitted methods, best at the top."""
-    table = comparison_table(results).sort_values("test_rmse", ascending=False)
+def plot_method_comparison(results, *, test=None, train=None,
+                           title: str | None = None) -> Figure:
+    """Test RMSE (with train RMSE beside it) of baselines and fitted methods, best at the top.
+
+    ``results`` is a dict ``{label: fit, prediction or fitted recommender}`` scored on
+    ``test`` (and ``train``, optional), or a table or records with the RMSEs
+    already computed (see :func:`comparison_table`).
+    """
+    table = comparison_table(results, test=test, train=train).sort_values(
+        "test_rmse", ascending=False)
     n = len(table)
     fig = _figure(8.5, 0.55 * n + 1.6)
     ax = fig.subplots()

@@ -373,7 +373,8 @@ def _trace_table(trace: xr.Dataset) -> str:
 def _test_sections(fit, model, train, test, trace, users, n_users, max_draws, seed, out, files,
                    diagnostics, predict, say) -> list[str]:
     md = []
-    prediction = predict(fit, pairs=test, model=model, max_draws=max_draws, random_seed=seed)
+    prediction = predict(fit, pairs=test, model=model, max_draws=max_draws, random_seed=seed,
+                         keep_draws=True)  # draws: fine calibration levels, violins
     say("test prediction done")
     scores = score(prediction, test)
     md += ["## Accuracy on the test ratings", "",

@@ -17,7 +17,14 @@ import xarray as xr
 from bayesrec.data.ids import id_array
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
-from bayesrec.ranking import check_n, top_n_from_scores
+from bayesrec.ranking import (
+    RankBy,
+    check_n,
+    rank_by,
+    scores_from_draws,
+    scores_from_levels,
+    top_n_from_scores,
+)
 
 __all__ = ["Recommender"]
 
@@ -73,27 +80,66 @@ class Recommender(abc.ABC):
             return self.predict_codes(test.user, test.item)
         return self.predict(test.user_ids, test.item_ids)
 
-    def recommend(self, users, n: int = 10, *, exclude_rated: bool = True,
-                  batch_size: int = 64) -> xr.Dataset:
-        """Top-``n`` items per user by predicted mean rating.
+    def ranking_scores(self, user_codes: np.ndarray, item_codes: np.ndarray,
+                       rank: RankBy) -> dict[str, np.ndarray]:
+        """The score of each pair for a ranking ``rank``, with what a top-N list reports.
 
-        Returns a Dataset over (user, rank) with the item ids and their predicted
-        ``mean`` and ``sd``.  Items the user rated in training are excluded by
-        default.
+        Returns ``score`` (what items are ranked on), ``expected`` (the unclipped
+        expected rating, which breaks ties), ``mean`` (the expected rating clipped to
+        the scale) and ``sd``.  This default reads :meth:`predict_codes`: ``expected``
+        (or ``mean``) for ``by="mean"``; level probabilities ``prob`` or predictive
+        draws ``rating`` for the other choices.  Baselines override it with their
+        predictive distribution (Normal or uniform).
         """
         train = self._require_fitted()
+        pred = self.predict_codes(user_codes, item_codes)
+        expected = (pred["expected"] if "expected" in pred else pred["mean"]).values
+        if not rank.needs_draws:
+            score = expected
+        elif "prob" in pred:
+            score = scores_from_levels(pred["prob"].values, train.scale.levels, rank)
+        elif "rating" in pred:
+            draws = pred["rating"].transpose("chain", "draw", "pair").values
+            score = scores_from_draws(draws.reshape(-1, draws.shape[-1]), rank,
+                                      train.scale.low, train.scale.high)
+        else:
+            raise InputError(f"{type(self).__name__} predicts no distribution to rank by "
+                             f"{rank.by!r}; rank by='mean'")
+        return {"score": score, "expected": expected, "mean": pred["mean"].values,
+                "sd": pred["sd"].values}
+
+    def recommend(self, users, n: int = 10, *, exclude_rated: bool = True,
+                  batch_size: int = 64, by: str = "mean", threshold: float | None = None,
+                  q: float | None = None) -> xr.Dataset:
+        """Top-``n`` items per user, ranked on a score of the predictive distribution.
+
+        ``by`` is ``"mean"`` (the expected rating, not clipped, so that items predicted
+        above the top of the scale keep their order), ``"prob_at_least"`` (with
+        ``threshold``: the probability that the rating reaches it) or ``"quantile"``
+        (with ``q``: a lower predictive quantile); see :mod:`bayesrec.ranking`.  Ties
+        are broken by the expected rating, then by item position.
+
+        Returns a Dataset over (user, rank) with the item ids, their predicted
+        ``mean`` (clipped to the scale), ``sd`` and the ranking ``score``.  Items the
+        user rated in training are excluded by default.  Users are scored
+        ``batch_size`` at a time (every item of each).
+        """
+        train = self._require_fitted()
+        rank = rank_by(by, threshold, q)
         users = id_array(users)
         ucodes = train.user_codes_of(users, unknown="mask")
         n = check_n(n, train.n_items)
-        means = np.empty((len(users), train.n_items))
-        sds = np.empty_like(means)
         all_items = np.arange(train.n_items)
+        parts = []
         for start in range(0, len(users), batch_size):
             block = ucodes[start:start + batch_size]
-            pred = self.predict_codes(np.repeat(block, train.n_items), np.tile(all_items, len(block)))
-            means[start:start + len(block)] = pred["mean"].values.reshape(len(block), -1)
-            sds[start:start + len(block)] = pred["sd"].values.reshape(len(block), -1)
-        return top_n_from_scores(train, users, ucodes, means, sds, n, exclude_rated)
+            got = self.ranking_scores(np.repeat(block, train.n_items),
+                                      np.tile(all_items, len(block)), rank)
+            grid = {k: np.asarray(v, dtype=float).reshape(len(block), -1) for k, v in got.items()}
+            parts.append(top_n_from_scores(
+                train, users[start:start + batch_size], block, grid["score"], grid["sd"], n,
+                exclude_rated, reported=grid["mean"], tiebreak=grid["expected"], rank=rank))
+        return xr.concat(parts, dim="user") if len(parts) > 1 else parts[0]
 
     def __repr__(self) -> str:
         state = "fitted" if self.train_ is not None else "not fitted"

@@ -8,7 +8,9 @@ in milliseconds on MovieLens 100K: every statistic is a vectorised
 
 Unknown ids (code -1) and users or items without training ratings are handled
 by each baseline's documented fallback.  Point predictions are clipped to the
-rating scale (:func:`bayesrec.predictions.from_normal`).
+rating scale, and so is the predictive distribution (a Normal around the point,
+clipped; :func:`bayesrec.predictions.from_normal`); rankings use the unclipped point
+or that distribution (:meth:`~bayesrec.models.base.Recommender.recommend`, ``by=``).
 
 Reference figures (MovieLens 100K, folds u1..u5, mean test RMSE; see
 ``benchmarks/baselines.py``): ``global_mean`` 1.126, ``mean_of_means`` 1.018,
@@ -27,6 +29,7 @@ from bayesrec.errors import InputError
 from bayesrec.models.base import Recommender
 from bayesrec.models.registry import register
 from bayesrec.predictions import QUANTILES, from_normal
+from bayesrec.ranking import RankBy, scores_from_normal, scores_from_uniform
 
 __all__ = ["UniformRandom", "GlobalMean", "MeanOfMeans", "Biases", "fit_biases"]
 
@@ -98,6 +101,16 @@ class _PlugIn(Recommender):
             attrs={"model": self.name, "method": "fit"},
         )
 
+    def ranking_scores(self, user_codes, item_codes, rank: RankBy) -> dict[str, np.ndarray]:
+        """Scores of the plug-in predictive ``Normal(point, residual sd)`` clipped to the
+        scale (see :mod:`bayesrec.ranking`)."""
+        train = self._require_fitted()
+        pred = self.predict_codes(user_codes, item_codes)
+        expected = pred["expected"].values
+        return {"score": scores_from_normal(expected, self.residual_sd_, rank, train.scale.low,
+                                            train.scale.high),
+                "expected": expected, "mean": pred["mean"].values, "sd": pred["sd"].values}
+
 
 @register(
     "uniform", kind="baseline", title="Uniform random rating",
@@ -143,7 +156,17 @@ class UniformRandom(Recommender):
         )
         quantiles = low + (high - low) * np.asarray(QUANTILES)
         pred["quantiles"] = (("pair", "quantile"), np.tile(quantiles, (len(draws), 1)))
+        pred["sd"] = ("pair", np.full(len(draws), (high - low) / np.sqrt(12.0)))
         return pred
+
+    def ranking_scores(self, user_codes, item_codes, rank: RankBy) -> dict[str, np.ndarray]:
+        """Scores of the uniform predictive (the same for every pair, so ties are broken
+        by the random point predictions: a random ranking whatever ``by``)."""
+        train = self._require_fitted()
+        pred = self.predict_codes(user_codes, item_codes)
+        expected = pred["expected"].values
+        return {"score": scores_from_uniform(expected, rank, train.scale.low, train.scale.high),
+                "expected": expected, "mean": pred["mean"].values, "sd": pred["sd"].values}
 
 
 @register(

@@ -246,8 +246,13 @@ def _non_centred(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
         rows, cols = np.tril_indices(k)
         chol = np.zeros((*packed.shape[:2], k, k))
         chol[..., rows, cols] = packed
-        dev = factors - mean[:, :, None, :]  # (chain, draw, unit, factor)
-        z = np.linalg.solve(chol[:, :, None], dev[..., None])[..., 0]
+        z = np.empty_like(factors)  # (chain, draw, unit, factor), a block of draws at a time
+        step = max(1, 2**21 // max(1, factors[0, 0].size))  # no temporary as big as z
+        for c in range(z.shape[0]):
+            for start in range(0, z.shape[1], step):
+                block = slice(start, start + step)
+                dev = factors[c, block] - mean[c, block, None, :]
+                z[c, block] = np.linalg.solve(chol[c, block, None], dev[..., None])[..., 0]
         out[f"{side}_factors_std"] = (("chain", "draw", side, "factor"), z)
     names = [n for n in stored_var_names(model) if n in out]
     missing = sorted(set(stored_var_names(model)) - set(names))

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "SdPrior",
@@ -385,6 +384,8 @@ def draw_scale(rng: np.random.Generator, power: float, quad: float, lin: float,
             s = mean + sd * rng.standard_normal()
             if s > 0:
                 return float(s)
+        from scipy import stats  # lazily: importing scipy.stats costs 36 MB
+
         return float(stats.truncnorm.rvs(-mean / sd, np.inf, loc=mean, scale=sd,
                                          random_state=rng))
 
