@@ -77,13 +77,21 @@ def test_every_edit_is_refused(saved, edit):
 
 
 def test_an_edited_file_cannot_poison_the_original(saved):
-    """Read without verification, an edited fit predicts with its own model; the original
-    file then predicts exactly as before (the model cache is keyed by content)."""
+    """Read without verification, an edited fit meets its own model (whatever that gives:
+    with n_factors 4 the draws' 3 factors still fit the graph); the original file then
+    predicts exactly as before (the model cache is keyed by content)."""
     split, _, path, folder = saved
     original = predict(load_fit(path), pairs=split.test, keep_draws=False)["mean"].values
     tampered = _tamper(path, folder, "n_factors.nc", lambda t: _config(t, n_factors=4))
-    with pytest.raises(Exception, match="shape|size|broadcast|dimension"):
-        predict(load_fit(tampered, verify=False), pairs=split.test)
+    edited = load_fit(tampered, verify=False)
+    from bayesrec.inference.record import FitRecord
+
+    assert FitRecord(edited).config["n_factors"] == 4
+    assert FitRecord(edited).model_key() != FitRecord(load_fit(path)).model_key()
+    try:
+        predict(edited, pairs=split.test, keep_draws=False)
+    except Exception as err:  # noqa: BLE001 - a shape error is as good as a prediction
+        assert any(w in str(err) for w in ("shape", "size", "broadcast", "dimension"))
     again = predict(load_fit(path), pairs=split.test, keep_draws=False)["mean"].values
     np.testing.assert_array_equal(again, original)
 
