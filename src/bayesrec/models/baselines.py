@@ -28,7 +28,7 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.models.base import Recommender
 from bayesrec.models.registry import register
-from bayesrec.predictions import QUANTILES, from_normal
+from bayesrec.predictions import QUANTILES, from_normal, probabilities_from_cdf
 from bayesrec.ranking import RankBy, scores_from_normal, scores_from_uniform
 
 __all__ = ["UniformRandom", "GlobalMean", "MeanOfMeans", "Biases", "fit_biases"]
@@ -157,6 +157,11 @@ class UniformRandom(Recommender):
         quantiles = low + (high - low) * np.asarray(QUANTILES)
         pred["quantiles"] = (("pair", "quantile"), np.tile(quantiles, (len(draws), 1)))
         pred["sd"] = ("pair", np.full(len(draws), (high - low) / np.sqrt(12.0)))
+        if train.scale.levels is not None:  # the uniform's mass on each level's interval
+            cdf = np.clip((train.scale.edges - low) / (high - low), 0.0, 1.0)
+            prob = probabilities_from_cdf(np.tile(cdf, (len(draws), 1)))
+            pred["prob"] = (("pair", "rating_level"), prob)
+            pred["mode"] = ("pair", train.scale.snap(draws))  # the random draw's level
         return pred
 
     def ranking_scores(self, user_codes, item_codes, rank: RankBy) -> dict[str, np.ndarray]:
