@@ -57,8 +57,8 @@ __all__ = ["POINT_NOTE", "similar_items", "similar_users"]
 POINT_NOTE = "MAP: a point, no uncertainty"
 #: Pairs (users x items) whose ``mu`` the generic path evaluates at once, per draw.
 PAIRS_PER_CHUNK = 2**19
-#: Numbers in one array of a block of draws (draws x units x features), fast path.
-FAST_BLOCK_ELEMENTS = 2**22
+#: Numbers in one array of a block of draws (draws x units x factors), fast path (8 MB).
+FAST_BLOCK_ELEMENTS = 2**20
 
 
 @dataclass(frozen=True)
@@ -251,27 +251,37 @@ def _samples(da: xr.DataArray, positions, dim: str, point: bool) -> np.ndarray:
 
 def _factor_similarity(posterior: xr.Dataset, positions, point: bool, side: _Side, code: int,
                        biases: bool) -> np.ndarray:
-    """Draws (samples, units) of the similarity from the factor matrices (fast path)."""
+    """Draws (samples, units) of the similarity from the factor matrices (fast path).
+
+    With ``x = (b, U)`` across and ``w = (1, V)`` per unit, the scatter matrix of ``x`` is
+    taken in blocks, ``S_bb``, ``S_bU``, ``S_UU`` (never concatenating ``b`` to ``U``), and
+    ``w_j' S w_f = S_bb + S_bU.V_f + S_bU.V_j + V_j' S_UU V_f``.
+    """
     across = _samples(posterior[f"{side.across}_factors"], positions, side.across, point)
     units = _samples(posterior[f"{side.unit}_factors"], positions, side.unit, point)
-    if biases:
-        across_bias = _samples(posterior[f"{side.across}_bias"], positions, side.across, point)
-    n_samples, n_units, _ = units.shape
-    width = units.shape[2] + (across_bias.shape[2] if biases else 0)
-    step = max(1, FAST_BLOCK_ELEMENTS // (max(n_units, across.shape[1]) * width))
+    # a point's chains side by side: each enters w with a 1, so their biases add up
+    bias = (_samples(posterior[f"{side.across}_bias"], positions, side.across, point).sum(-1)
+            if biases else None)
+    n_samples, n_units, width = units.shape
+    n_across = across.shape[1]
+    step = max(1, FAST_BLOCK_ELEMENTS // (max(n_units, n_across) * width))
     out = np.empty((n_samples, n_units))
     for start in range(0, n_samples, step):
         block = slice(start, min(n_samples, start + step))
         x, w = across[block], units[block]
-        if biases:  # x = (b, U), w = (1, V): the bias enters every unit's mu alike
-            b = across_bias[block]
-            x = np.concatenate([b, x], axis=2)
-            w = np.concatenate([np.ones(w.shape[:2] + (b.shape[2],)), w], axis=2)
-        x = x - x.mean(axis=1, keepdims=True)
-        scatter = np.matmul(x.transpose(0, 2, 1), x)  # (samples, features, features)
-        wc = np.matmul(w, scatter)
+        x_sum = x.sum(axis=1)  # (samples, width)
+        s_uu = np.matmul(x.transpose(0, 2, 1), x) - x_sum[:, :, None] * x_sum[:, None, :] / n_across
+        wc = np.matmul(w, s_uu)  # (samples, units, width)
         cov = np.matmul(wc, w[:, code, :, None])[..., 0]
         var = np.einsum("snf,snf->sn", wc, w)
+        if bias is not None:
+            b = bias[block]
+            b_sum = b.sum(axis=1)
+            s_bb = np.einsum("su,su->s", b, b) - b_sum**2 / n_across
+            s_bu = np.matmul(b[:, None, :], x)[:, 0] - b_sum[:, None] * x_sum / n_across
+            g = np.matmul(w, s_bu[:, :, None])[..., 0]  # (samples, units): S_bU . w_j
+            cov += s_bb[:, None] + g + g[:, code, None]
+            var += s_bb[:, None] + 2 * g
         out[block] = _ratio(cov, var, var[:, code:code + 1])
     return out
 
@@ -338,10 +348,12 @@ def _summary(sims: np.ndarray, code: int, index, counts: np.ndarray, n: int, int
         lower, upper, prob = nan, nan, nan
     else:
         lower, upper = nan.copy(), nan.copy()
-        ok = finite.any(0)
-        if ok.any():
-            q = np.nanquantile(draws[:, ok], [(1 - interval) / 2, (1 + interval) / 2], axis=0)
-            lower[ok], upper[ok] = q
+        probs = [(1 - interval) / 2, (1 + interval) / 2]
+        whole, some = finite.all(0), finite.any(0) & ~finite.all(0)
+        if whole.any():  # np.quantile is vectorised; nanquantile loops over columns
+            lower[whole], upper[whole] = np.quantile(draws[:, whole], probs, axis=0)
+        if some.any():
+            lower[some], upper[some] = np.nanquantile(draws[:, some], probs, axis=0)
         prob = _prob_top_n(draws, n)
     order = np.lexsort((np.arange(len(others)), -np.where(np.isnan(mean), -np.inf, mean)))[:n]
     ids = np.asarray(index.to_numpy()[others[order]])
