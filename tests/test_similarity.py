@@ -8,6 +8,7 @@ true expected ratings) is what the intervals should cover.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -213,6 +214,10 @@ def test_a_map_fit_gives_a_point_and_says_so(planted):
     assert np.mean(truth["item_cluster"][top] == truth["item_cluster"][14]) >= 0.7
     generic = similar_items(point, 15, n=9, fast=False)
     np.testing.assert_allclose(ds["mean"].values, generic["mean"].values, atol=1e-10)
+    if importlib.util.find_spec("networkx") is not None:  # the plot says it too
+        from bayesrec.diagnostics import plot_item_neighbourhood
+
+        assert POINT_NOTE in plot_item_neighbourhood(ds).axes[0].get_title()
 
 
 def test_mmsbm_map_restarts_are_averaged_into_one_point():

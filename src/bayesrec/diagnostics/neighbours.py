@@ -2,9 +2,9 @@
 
 :func:`plot_item_neighbourhood` draws an item and its most similar items
 (:func:`bayesrec.inference.similarity.similar_items`): one edge per neighbour, its
-width the posterior mean similarity and its opacity the certainty (one minus half
-the width of the similarity's interval, so a neighbour whose similarity could be
-anything fades out), neighbours placed closer the more similar they are.  It
+width the posterior mean similarity and its opacity the certainty (one minus the
+width of the similarity's interval, so a neighbour whose similarity is uncertain
+fades out), neighbours placed closer the more similar they are.  It
 returns a matplotlib figure (no pyplot state is touched).  networkx is needed only
 here: ``pip install 'bayesrec[graph]'``.
 """
@@ -39,10 +39,11 @@ def _networkx():
 
 
 def neighbourhood_certainty(neighbours: xr.Dataset) -> xr.DataArray:
-    """Certainty of each neighbour's similarity: ``1 - (upper - lower) / 2``, in [0, 1]
-    (the similarity lies in [-1, 1], so an interval as wide as that scale gives 0); NaN
-    for a point fit, which has no interval."""
-    return (1 - (neighbours["upper"] - neighbours["lower"]) / 2).clip(0, 1).rename("certainty")
+    """Certainty of each neighbour's similarity: one minus the width of its interval,
+    ``1 - (upper - lower)``, clipped to [0, 1] (an interval half as wide as the scale
+    [-1, 1] of a correlation, or wider, gives 0); NaN for a point fit, which has no
+    interval."""
+    return (1 - (neighbours["upper"] - neighbours["lower"])).clip(0, 1).rename("certainty")
 
 
 def _titles_of(titles) -> Mapping | None:
@@ -123,15 +124,15 @@ def plot_item_neighbourhood(fit, item=None, n: int = 10, ax: Axes | None = None,
     mean = neighbours["mean"].values
     point = bool(neighbours.attrs.get("point_fit", 0))
     certainty = neighbourhood_certainty(neighbours).values
-    alpha = np.full(len(ids), 0.6) if point else np.nan_to_num(0.15 + 0.85 * certainty,
-                                                               nan=0.15)
+    alpha = np.full(len(ids), 0.6) if point else np.nan_to_num(0.1 + 0.9 * certainty,
+                                                               nan=0.1)
 
     graph = nx.Graph()
     graph.add_node(item)
     for nb, m in zip(ids, mean, strict=True):
         graph.add_edge(item, nb, weight=float(m))
     angles = 2 * np.pi * np.arange(len(ids)) / max(1, len(ids))
-    radius = 1.0 + 0.6 * (1 - np.clip(np.nan_to_num(mean, nan=-1.0), -1, 1))
+    radius = 1.0 + 3.0 * (1 - np.clip(np.nan_to_num(mean, nan=0.0), 0, 1))
     pos = {item: (0.0, 0.0)}
     pos.update({nb: (r * np.cos(a), r * np.sin(a))
                 for nb, r, a in zip(ids, radius, angles, strict=True)})
@@ -149,8 +150,14 @@ def plot_item_neighbourhood(fit, item=None, n: int = 10, ax: Axes | None = None,
                            node_size=900, ax=ax)
     nx.draw_networkx_nodes(graph, pos, nodelist=ids, node_color="lightgrey", node_size=300,
                            ax=ax)
-    nx.draw_networkx_labels(graph, pos, labels={k: _label(k, names) for k in [item, *ids]},
-                            font_size=8, ax=ax)
+    ax.text(0.0, -0.3, _label(item, names), ha="center", va="top", fontsize=8,
+            fontweight="bold", clip_on=False,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+    for nb, r, a in zip(ids, radius, angles, strict=True):  # labels outside their node
+        ax.text((r + 0.12) * np.cos(a), (r + 0.12) * np.sin(a), _label(nb, names),
+                ha="left" if np.cos(a) > 0.1 else "right" if np.cos(a) < -0.1 else "center",
+                va="bottom" if np.sin(a) > 0.1 else "top" if np.sin(a) < -0.1 else "center",
+                fontsize=8, clip_on=False)
     interval = "" if point else " [{:.2f}, {:.2f}]"
     edge_labels = {}
     for k, nb in enumerate(ids):
@@ -161,10 +168,13 @@ def plot_item_neighbourhood(fit, item=None, n: int = 10, ax: Axes | None = None,
     nx.draw_networkx_edge_labels(graph, pos, edge_labels=edge_labels, font_size=6, ax=ax,
                                  label_pos=0.55)
     what = (neighbours.attrs.get("note") or "MAP: a point, no uncertainty") if point else \
-        f"opacity = certainty ({neighbours.attrs.get('interval', 'interval').split(':')[0]} " \
-        "interval)"
-    ax.set_title(f"Items most like {_label(item, names)}\nwidth = posterior mean similarity; "
-                 f"{what}", fontsize=9)
+        "opacity = certainty (1 - width of the " \
+        f"{neighbours.attrs.get('interval', 'interval').split(':')[0]} interval)"
+    ax.set_title(f"Items most like {_label(item, names)}\nwidth = posterior mean similarity "
+                 f"(closer = more similar); {what}", fontsize=9)
+    reach = float(np.max(radius, initial=1.0)) + 0.4
+    ax.set_xlim(-reach - 1.6, reach + 1.6)  # room for the labels
+    ax.set_ylim(-reach, reach)
     ax.set_axis_off()
     ax.set_aspect("equal")
     return fig
