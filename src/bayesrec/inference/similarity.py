@@ -44,8 +44,10 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from bayesrec.data.ids import id_array
 from bayesrec.errors import InputError
 from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks
+from bayesrec.inference.predict import _encode
 from bayesrec.inference.record import FitRecord, swapped_pairs, thin_index
 from bayesrec.models.hooks import FactorStructure
 from bayesrec.models.registry import get_spec, model_info
@@ -155,13 +157,14 @@ def _check_settings(max_draws, interval) -> None:
 
 
 def _code_of(record: FitRecord, side: _Side, unit_id) -> int:
-    """The code of one id; unknown ids raise :class:`UnknownIdError` (from the ratings)."""
+    """The code of one id; unknown ids raise :class:`UnknownIdError` (as prediction does)."""
     if np.ndim(unit_id) != 0:
         raise InputError(f"give one {side.unit} id, got {type(unit_id).__name__} of shape "
                          f"{np.shape(unit_id)}")
-    train = record.ratings
-    codes = (train.item_codes_of if side.unit == "item" else train.user_codes_of)([unit_id])
-    return int(codes[0])
+    ids, none = id_array([unit_id]), np.array([], dtype=object)
+    users, items = (none, ids) if side.unit == "item" else (ids, none)
+    ucodes, icodes, _, _ = _encode(record, users, items, unknown="error")
+    return int((icodes if side.unit == "item" else ucodes)[0])
 
 
 # ---------------------------------------------------------------------------------------------
