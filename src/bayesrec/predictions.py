@@ -55,11 +55,14 @@ draws at once.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 from scipy.special import ndtr, ndtri
 
 from bayesrec.data.scale import RatingScale
+from bayesrec.errors import FitError, FitWarning
 
 __all__ = [
     "QUANTILES",
@@ -130,6 +133,22 @@ def censored_normal_sd(mean, sd, low: float, high: float) -> np.ndarray:
 
 
 def _frame(users, items, scale: RatingScale, data: dict, attrs: dict | None = None) -> xr.Dataset:
+    mean = np.asarray(data["mean"][1], dtype=float)
+    if not np.isfinite(mean).all():  # NaN never leaves a prediction
+        bad = np.flatnonzero(~np.isfinite(mean))
+        raise FitError(
+            f"{len(bad)} of {len(mean)} predicted ratings are not finite (for example the "
+            f"pair of user {np.asarray(users)[bad[0]]!r} and item {np.asarray(items)[bad[0]]!r}"
+            "): the fit has degenerated (a parameter went to NaN or infinity); refit it, "
+            "with another method, more regularisation or the model's default prior")
+    sd = np.asarray(data["sd"][1], dtype=float) if "sd" in data else None
+    if sd is not None and len(sd) > 1 and not (sd > 1e-6 * scale.width).any():
+        warnings.warn(
+            f"every one of the {len(sd)} predictions has no spread (sd < 1e-6 of the scale, "
+            "zero-width "
+            "intervals): the fit's noise scale has collapsed (one user, one item or identical "
+            "ratings give a MAP no reason to keep any); its intervals claim a certainty it "
+            "does not have; use a posterior method or more data", FitWarning, stacklevel=3)
     coords = {
         "user": ("pair", np.asarray(users)),
         "item": ("pair", np.asarray(items)),

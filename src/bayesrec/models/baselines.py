@@ -264,11 +264,14 @@ def fit_biases(train: Ratings, *, reg_user: float, reg_item: float,
     item_bias = np.zeros(train.n_items)
     user_counts, item_counts = train.user_counts(), train.item_counts()
     centred = train.rating - mu
+    # units without ratings keep bias 0 (with no regularisation 0 / 0 would give NaN)
+    user_den = np.where(user_counts > 0, reg_user + user_counts, 1.0)
+    item_den = np.where(item_counts > 0, reg_item + item_counts, 1.0)
     for _ in range(n_iter):
         user_bias = np.bincount(train.user, centred - item_bias[train.item], train.n_users)
-        user_bias /= reg_user + user_counts
+        user_bias /= user_den
         item_bias = np.bincount(train.item, centred - user_bias[train.user], train.n_items)
-        item_bias /= reg_item + item_counts
+        item_bias /= item_den
     return mu, user_bias, item_bias
 
 
