@@ -21,10 +21,10 @@ import pytest
 import xarray as xr
 from scipy import special, stats
 
-from bayesrec import InputError
+from bayesrec import InputError, Ratings
 from bayesrec.data.simulate import simulate_ordinal_ratings, true_level_probs
 from bayesrec.data.splits import holdout
-from bayesrec.inference import fit, predict, ratings_from_fit
+from bayesrec.inference import fit, fold_in, predict, ratings_from_fit
 from bayesrec.inference.gibbs import gibbs_steps, layout_of
 from bayesrec.inference.gibbs.kernels import probit_level_log_probs
 from bayesrec.inference.gibbs.ordinal import OrdinalProbit, draw_latent
@@ -168,6 +168,14 @@ def test_ordered_logit_is_refused_by_gibbs(small, name):
         fit(model, "gibbs", draws=5, tune=5)
     with pytest.raises(InputError, match="ordered_logit"):
         gibbs_steps(model)
+
+
+def test_fold_in_refuses_an_ordinal_fit(gibbs_small, small):
+    ratings, _ = small
+    newcomer = Ratings.from_arrays(["new", "new"], ratings.items[:2].to_numpy(), [1, 5],
+                                   scale=ratings.scale)
+    with pytest.raises(InputError, match="fold-in does not support likelihood='ordered_probit'"):
+        fold_in(gibbs_small, newcomer)
 
 
 def test_the_translation_keeps_every_cutpoint_minus_eta(small):
