@@ -17,8 +17,11 @@ level_k``, and seconds per fold (model build + fit + prediction; the Gibbs row's
 ratio to myFM's in the same run).  Both systems first run once on 5,000 ratings
 (compilation, caches; ``warm_up``), as ``benchmarks/gibbs.py`` does.
 
-``--all-models`` adds, for every registered model with its default method, the
-5-fold LPD, accuracy and RMSE from :func:`bayesrec.evaluation.evaluate`.
+``--all-models`` adds, for every registered model with its default method and
+default options (Gaussian likelihoods for PMF / BPMF), the mean LPD, accuracy and RMSE
+over the folds from :func:`bayesrec.evaluation.evaluate`; its LPD is NaN for models
+whose predictions carry no level probabilities (``prob``): all but the categorical
+MMSBM at present.
 
 Targets (issue 20, 5-fold means): accuracy >= 0.46, LPD >= -1.22, RMSE <= 0.897,
 Gibbs time per fold <= 2 x myFM's.  Prints a table and writes
