@@ -7,6 +7,8 @@ r"""Every simulator of the zoo, and the embedded data set made by one of them.
   :func:`true_mean` the noiseless expected rating of pairs.
 * :func:`simulate_mmsbm`: the MMSBM's generative process (categorical ratings).
 * :func:`simulate_mpma`: MPMA's mixture of a global and two local low-rank models.
+* :func:`simulate_ordinal_ratings`: the ordered probit (or logit) PMF / BPMF with
+  biases, and :func:`true_level_probs` its true level probabilities of pairs.
 
 Each returns the true parameters next to the ratings, so tests and notebooks can
 check that a model recovers what generated the data.
@@ -27,7 +29,8 @@ from bayesrec.data.scale import RatingScale
 from bayesrec.data.validate import check_positive, check_positive_int
 from bayesrec.errors import InputError
 
-__all__ = ["simulate_ratings", "load_synthetic", "true_mean", "simulate_mmsbm", "simulate_mpma"]
+__all__ = ["simulate_ratings", "load_synthetic", "true_mean", "simulate_mmsbm", "simulate_mpma",
+           "simulate_ordinal_ratings", "true_level_probs"]
 
 LOW_RANK_VARIANCE = 0.4  # Var(U_u . V_i) = K * factor_sd**4 when factor_sd is not given
 MAX_USER_SHARE = 0.5  # no user rates more than half the items (unless n_ratings needs it)
@@ -227,6 +230,114 @@ def true_mean(truth: xr.Dataset, user_codes, item_codes) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # MMSBM and MPMA
 # ----------------------------------------------------------------------------------------------
+def simulate_ordinal_ratings(
+    n_users: int = 100,
+    n_items: int = 80,
+    n_ratings: int = 3000,
+    *,
+    n_factors: int = 2,
+    user_bias_sd: float = 0.5,
+    item_bias_sd: float = 0.5,
+    factor_sd: float = 0.6,
+    cutpoints: Sequence[float] | None = None,
+    scale: RatingScale | Sequence[float] | str = "1-5",
+    likelihood: str = "ordered_probit",
+    seed=0,
+) -> tuple[Ratings, xr.Dataset]:
+    r"""Ordinal ratings from the ordered probit (or logit) factor model, with the truth.
+
+    .. math::
+
+        \eta_{ui} = b_u + c_i + U_u \cdot V_i, \qquad
+        z_{ui} = \eta_{ui} + \varepsilon_{ui}, \qquad
+        r_{ui} = \text{level } k \text{ when } \gamma_{k-1} < z_{ui} \le \gamma_k
+
+    with ``b_u ~ N(0, user_bias_sd^2)``, ``c_i ~ N(0, item_bias_sd^2)``, factor entries
+    ``N(0, factor_sd^2)``, :math:`\varepsilon` standard normal (``"ordered_probit"``) or
+    standard logistic (``"ordered_logit"``): the generative process of ``pmf`` / ``bpmf``
+    with that ``likelihood``.  The pairs are drawn as in :func:`simulate_ratings`
+    (skewed activity and popularity, every user and item rated).
+
+    Parameters
+    ----------
+    cutpoints : sequence of float, optional
+        Increasing, one fewer than the levels; default evenly spaced from -1.5 to 1.5
+        (x 1.7 for the logit), the centre of the models' cutpoint prior.
+    scale : RatingScale, levels or "low-high" string
+        A discrete scale (half stars, 1..10, ...).
+
+    Returns
+    -------
+    ratings : Ratings
+    truth : xarray.Dataset
+        ``user_factors``, ``item_factors``, ``user_bias``, ``item_bias`` and
+        ``cutpoints (cutpoint)``; attrs record the settings.
+    """
+    n_users, n_items, n_ratings, n_factors = _check_sizes(n_users, n_items, n_ratings, n_factors)
+    try:
+        scale = RatingScale.coerce(scale)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if scale.levels is None:
+        raise InputError("simulate_ordinal_ratings needs a discrete scale (levels)")
+    if likelihood not in ("ordered_probit", "ordered_logit"):
+        raise InputError(f"likelihood must be 'ordered_probit' or 'ordered_logit', got "
+                         f"{likelihood!r}")
+    levels = np.asarray(scale.levels, dtype=float)
+    spread = 1.0 if likelihood == "ordered_probit" else 1.7
+    cut = (spread * np.linspace(-1.5, 1.5, len(levels) - 1) if cutpoints is None
+           else np.asarray(cutpoints, dtype=float))
+    if cut.shape != (len(levels) - 1,) or not np.all(np.diff(cut) > 0):
+        raise InputError(f"cutpoints must be {len(levels) - 1} increasing numbers (one fewer "
+                         f"than the {len(levels)} levels), got {cut.tolist()}")
+    for name, value in (("user_bias_sd", user_bias_sd), ("item_bias_sd", item_bias_sd),
+                        ("factor_sd", factor_sd)):
+        if not (np.isfinite(value) and value >= 0):
+            raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
+    rng = np.random.default_rng(seed)
+    user_ids, item_ids = np.arange(1, n_users + 1), np.arange(1, n_items + 1)
+    truth = xr.Dataset(
+        {
+            "user_factors": (("user", "factor"), rng.normal(0, factor_sd, (n_users, n_factors))),
+            "item_factors": (("item", "factor"), rng.normal(0, factor_sd, (n_items, n_factors))),
+            "user_bias": ("user", rng.normal(0, user_bias_sd, n_users)),
+            "item_bias": ("item", rng.normal(0, item_bias_sd, n_items)),
+            "cutpoints": ("cutpoint", cut),
+        },
+        coords={"user": user_ids, "item": item_ids, "factor": np.arange(n_factors)},
+    )
+    user, item = _sample_pairs(rng, n_users, n_items, n_ratings, 1.0, 1.5)
+    noise = (rng.standard_normal(n_ratings) if likelihood == "ordered_probit"
+             else rng.logistic(size=n_ratings))
+    latent = _eta(truth, user, item) + noise
+    level = np.searchsorted(cut, latent, side="left")  # c_{k-1} < z <= c_k
+    ratings = Ratings.from_arrays(user_ids[user], item_ids[item], levels[level], scale=scale,
+                                  user_ids=user_ids, item_ids=item_ids)
+    truth.attrs = {"generator": "bayesrec.data.simulate.simulate_ordinal_ratings",
+                   "likelihood": likelihood, "n_factors": n_factors,
+                   "user_bias_sd": float(user_bias_sd), "item_bias_sd": float(item_bias_sd),
+                   "factor_sd": float(factor_sd), "scale": json.dumps(scale.to_dict()),
+                   "seed": "None" if seed is None else str(seed)}
+    return ratings, truth
+
+
+def _eta(truth: xr.Dataset, user_codes, item_codes) -> np.ndarray:
+    u, i = np.asarray(user_codes), np.asarray(item_codes)
+    return (truth["user_bias"].values[u] + truth["item_bias"].values[i]
+            + np.einsum("nk,nk->n", truth["user_factors"].values[u],
+                        truth["item_factors"].values[i]))
+
+
+def true_level_probs(truth: xr.Dataset, user_codes, item_codes) -> np.ndarray:
+    """The true level probabilities ``(pairs, levels)`` of a :func:`simulate_ordinal_ratings` truth."""
+    from scipy.special import expit, ndtr
+
+    cdf = ndtr if truth.attrs.get("likelihood", "ordered_probit") == "ordered_probit" else expit
+    below = cdf(truth["cutpoints"].values[None, :] - _eta(truth, user_codes, item_codes)[:, None])
+    below = np.concatenate([np.zeros((len(below), 1)), below, np.ones((len(below), 1))], axis=1)
+    return np.diff(below, axis=1)
+
+
 def simulate_mmsbm(n_users: int, n_items: int, n_ratings: int, *, n_user_groups: int = 3,
                    n_item_groups: int = 3, scale: RatingScale | Sequence[float] | str = "1-5",
                    membership_concentration: float = 0.2, p_concentration: float = 0.3,

@@ -110,13 +110,16 @@ def bpmf_factor_structure(config) -> FactorStructure:
     """BPMF's variables for the block-Gibbs sampler and fold-in: hierarchical factor priors
     (Normal mean, LKJ-Cholesky covariance) and a learned bias sd."""
     noise = config.get("noise", "learned")
+    likelihood = config.get("likelihood", "gaussian")
+    if likelihood != "gaussian":  # the latent rating's noise has unit scale
+        noise = 1.0
     centred = config.get("parameterisation") == "centered"
     return FactorStructure(
         n_factors=int(config["n_factors"]), factor_prior="hierarchical", centred=centred,
         biases=bool(config.get("biases", True)), learned_bias_sd=True,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         centred_options=None if centred else {"parameterisation": "centered"},
-        likelihood=config.get("likelihood", "gaussian"),
+        likelihood=likelihood,
     )
 
 

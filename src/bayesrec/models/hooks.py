@@ -71,13 +71,15 @@ class FactorStructure:
     centred: bool = True
     biases: bool = True
     learned_bias_sd: bool = False
-    noise: float | None = None  # a fixed noise sd, or None when sigma is learned
+    #: a fixed noise sd, or None when sigma is learned; 1 with an ordinal likelihood (the
+    #: latent rating's noise has unit scale)
+    noise: float | None = None
     link: str = "identity"
     #: model options that give the same model with centred factors (non-centred models):
     #: the Gibbs sampler samples that twin and maps the draws back, ``z = L^{-1} (U - mu)``
     centred_options: Mapping[str, Any] | None = None
     #: "gaussian", or "ordered_probit" (ratings as level codes, a unit-variance latent
-    #: rating and cutpoints; no offset) or "ordered_logit"
+    #: rating and ordered ``cutpoints``; no ``offset``) or "ordered_logit"
     likelihood: str = "gaussian"
 
 

@@ -73,11 +73,14 @@ FAST_FIT = {"map": {"maxiter": 500}, "nuts": {"draws": 200, "tune": 200, "chains
 def pmf_factor_structure(config) -> FactorStructure:
     """PMF's variables for the block-Gibbs sampler and fold-in: fixed factor and bias priors."""
     noise = config.get("noise", "learned")
+    likelihood = config.get("likelihood", "gaussian")
+    if likelihood != "gaussian":  # the latent rating's noise has unit scale
+        noise = 1.0
     return FactorStructure(
         n_factors=int(config["n_factors"]), factor_prior="fixed", centred=True,
         biases=bool(config.get("biases", True)), learned_bias_sd=False,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
-        likelihood=config.get("likelihood", "gaussian"),
+        likelihood=likelihood,
     )
 
 

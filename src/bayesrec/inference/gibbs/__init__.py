@@ -1,7 +1,10 @@
 r"""Block-Gibbs sampling of factor models inside PyMC: ``fit(model, method="gibbs")``.
 
 For any model whose spec declares a :class:`~bayesrec.models.hooks.FactorStructure`
-(PMF and BPMF, identity link).
+(PMF and BPMF, identity link), with Gaussian ratings or the ordered probit
+(``likelihood="ordered_probit"``: latent ratings by data augmentation, cutpoints by
+Metropolis-Hastings, :mod:`~bayesrec.inference.gibbs.ordinal`); the ordered logit is
+refused.
 
 NUTS has to move tens of thousands of factor coordinates jointly.  Given the
 hyperparameters and the noise, each user's factors and bias have an exact Gaussian
@@ -45,6 +48,7 @@ its centred twin (:func:`run`), whose conjugate updates mix better.
 draw, summed over ratings, from :class:`~.steps.FactorGibbs`; not named
 ``log_likelihood``, which ArviZ would take for a pointwise one: use
 :func:`bayesrec.inference.add_log_likelihood` for LOO) and the acceptance flags of the MH parts;
+with an ordered probit ``cutpoint_acceptance``;
 with ``hyper="nuts"`` also NUTS's statistics, whose ``lp`` is the blanket's
 log-density, not the model's.
 """
@@ -59,9 +63,15 @@ import xarray as xr
 from pydantic import Field
 
 from bayesrec.errors import InputError
-from bayesrec.inference.gibbs.layout import FactorLayout, factor_structure_of, layout_of
+from bayesrec.inference.gibbs.layout import (
+    GIBBS_LIKELIHOODS,
+    FactorLayout,
+    factor_structure_of,
+    layout_of,
+)
 from bayesrec.inference.gibbs.moves import RidgeMoves, ScaleMoves
 from bayesrec.inference.gibbs.nuts import blanket_terms, markov_blanket_nuts
+from bayesrec.inference.gibbs.ordinal import OrdinalProbit
 from bayesrec.inference.gibbs.steps import FactorGibbs, HyperGibbs
 from bayesrec.inference.nuts import sampled_groups
 from bayesrec.inference.options import (
@@ -81,6 +91,7 @@ __all__ = [
     "FactorLayout",
     "HyperGibbs",
     "Options",
+    "OrdinalProbit",
     "RidgeMoves",
     "ScaleMoves",
     "blanket_terms",
@@ -151,9 +162,13 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
     layout = layout_of(model)
     names = [layout.user.factors, layout.item.factors]
     if layout.biases:
-        names += [layout.user.bias, layout.item.bias, "offset"]
+        names += [layout.user.bias, layout.item.bias]
+    if layout.has_offset:
+        names.append("offset")
     if layout.noise is None:
         names.append("sigma")
+    if layout.ordinal:
+        names.append("cutpoints")
     gibbs_rvs = [model[n] for n in names]
     value_vars = [model.rvs_to_values[rv] for rv in gibbs_rvs]
     rescale = moves and layout.hierarchical and layout.centred
@@ -161,6 +176,11 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]
     specs = [(FactorGibbs, value_vars, {"hold_bias_sd": hold_bias_sd, "rescale": rescale,
                                         "overrelax": overrelax})]
+    if layout.ordinal:  # first: draws the latent ratings the other steps read
+        ordinal_names = ["cutpoints"] + ([layout.user.bias, layout.item.bias]
+                                         if layout.biases else [])
+        specs.insert(0, (OrdinalProbit, [model.rvs_to_values[model[n]] for n in ordinal_names],
+                         {}))
     rest = [rv for rv in model.free_RVs if rv not in gibbs_rvs]
     nuts = None
     if rest and hyper == "nuts":
@@ -187,7 +207,9 @@ def _moved_vars(model: pm.Model, layout: FactorLayout) -> list:
     """The value variables :class:`ScaleMoves` and :class:`RidgeMoves` change."""
     names = []
     if layout.biases:
-        names += [layout.user.bias, layout.item.bias, "offset"]
+        names += [layout.user.bias, layout.item.bias]
+    if layout.has_offset:
+        names.append("offset")
     if layout.centred:
         names += [layout.user.factors, layout.item.factors]
     if layout.hierarchical:
@@ -210,7 +232,8 @@ def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dic
     """
     info = model_info(model)
     structure = factor_structure_of(info.name if info else "custom",
-                                    info.config if info else {}, "the gibbs method")
+                                    info.config if info else {}, "the gibbs method",
+                                    GIBBS_LIKELIHOODS)
     if structure.centred or structure.centred_options is None:
         return _sample(model, opts, random_seed, progressbar)
     twin = build_model(info.name, info.ratings,

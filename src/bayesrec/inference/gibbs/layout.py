@@ -20,7 +20,7 @@ from bayesrec.inference.gibbs.kernels import SdPrior, csr_by
 from bayesrec.models.hooks import FactorStructure
 from bayesrec.models.registry import get_spec, list_models, model_info
 
-__all__ = ["FactorLayout", "factor_structure_of", "layout_of", "read_priors", "supporting_models"]
+__all__ = ["GIBBS_LIKELIHOODS", "FactorLayout", "factor_structure_of", "layout_of", "read_priors", "supporting_models"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -39,7 +39,8 @@ class _Side:
     bias: str | None  # point key of the bias, or None
     indptr: np.ndarray
     other: np.ndarray  # other-side row of each rating, grouped by this side's row
-    rating: np.ndarray
+    rating: np.ndarray  # ordinal likelihoods: the latent ratings, rewritten every sweep
+    order: np.ndarray  # rating j of this grouping is rating order[j] in observation order
 
     @property
     def n_rows(self) -> int:
@@ -58,6 +59,12 @@ class FactorLayout:
     values: ``log`` of ``sigma`` and ``bias_sd``, packed Cholesky with a log diagonal).
     ``hierarchical``: factor rows ``N(mean, L L^T)`` with learned ``mean`` and ``L``
     (else a fixed ``N(0, s^2 I)``); ``learned_bias_sd``: biases with a learned sd.
+
+    ``likelihood="ordered_probit"``: the ratings are level codes (``level_code``) and
+    ``rating`` (and each side's ``rating``) holds the latent ratings ``z`` of the data
+    augmentation, which :class:`~bayesrec.inference.gibbs.ordinal.OrdinalProbit` draws
+    at the start of every sweep (:meth:`set_latent`); the noise sd is 1 and there is no
+    offset (``has_offset`` False).
     """
 
     hierarchical: bool
@@ -74,6 +81,8 @@ class FactorLayout:
     item_code: np.ndarray
     rating: np.ndarray
     value_names: dict  # RV name -> value-variable name (transformed names)
+    likelihood: str = "gaussian"
+    level_code: np.ndarray | None = None  # ordinal: level code of each rating (obs order)
     # the last log-likelihood a step computed, and the point entries it was computed from
     loglik_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -81,13 +90,43 @@ class FactorLayout:
         """The point entries the likelihood depends on."""
         keys = [self.user.factors, self.item.factors]
         if self.biases:
-            keys += [self.user.bias, self.item.bias, "offset"]
+            keys += [self.user.bias, self.item.bias]
+        if self.has_offset:
+            keys.append("offset")
+        if self.ordinal:
+            keys.append(self.value_names["cutpoints"])
         if self.noise is None:
             keys.append(self.value_names["sigma"])
         if not self.centred and self.hierarchical:
             keys += [f"{s}_factor_mean" for s in ("user", "item")]
             keys += [self.value_names[f"{s}_factor_chol"] for s in ("user", "item")]
         return tuple(keys)
+
+    @property
+    def ordinal(self) -> bool:
+        """Ratings as ordered levels (the latent ``rating`` is augmented data)."""
+        return self.likelihood != "gaussian"
+
+    @property
+    def has_offset(self) -> bool:
+        return self.biases and not self.ordinal
+
+    def set_latent(self, latent: np.ndarray) -> None:
+        """Store the latent ratings (observation order) in ``rating`` and in each side's
+        grouping (in place: the arrays the kernels read)."""
+        self.rating[:] = latent
+        for s in (self.user, self.item):
+            s.rating[:] = latent[s.order]
+
+    def cutpoints(self, point: dict) -> np.ndarray:
+        """The ordered cutpoints at ``point`` (PyMC's value: first, then log increments)."""
+        value = np.asarray(point[self.value_names["cutpoints"]], dtype=float)
+        return np.concatenate([value[:1], value[0] + np.cumsum(np.exp(value[1:]))])
+
+    @staticmethod
+    def cutpoint_value(cutpoints: np.ndarray) -> np.ndarray:
+        """PyMC's ordered-transform value of increasing ``cutpoints``."""
+        return np.concatenate([cutpoints[:1], np.log(np.diff(cutpoints))])
 
     def remember_log_likelihood(self, point: dict, loglik: float) -> None:
         """Note ``loglik`` as the log-likelihood of ``point``'s current entries."""
@@ -157,6 +196,8 @@ class FactorLayout:
             elif key.endswith("_cholesky-cov-packed__"):
                 diag = triangle(self.n_factors)[2]
                 value[diag] = np.log(value[diag])
+            elif key.endswith("_ordered__"):
+                value = self.cutpoint_value(value)
             elif key != name:
                 raise InputError(f"unexpected transform {key!r} of {name}: the factory changed; "
                                  "update bayesrec.inference.gibbs.layout")
@@ -176,7 +217,7 @@ class FactorLayout:
         return np.asarray(point[s.bias], dtype=float) if self.biases else np.zeros(s.n_rows)
 
     def offset(self, point: dict) -> float:
-        return float(point["offset"]) if self.biases else 0.0
+        return float(point["offset"]) if self.has_offset else 0.0
 
     def bias_sd(self, point: dict) -> float:
         if not self.learned_bias_sd:
@@ -234,8 +275,17 @@ def read_priors(model: pm.Model, structure: FactorStructure) -> dict:
     priors = {}
     if structure.noise is None:
         priors["noise_sd"] = _prior(model, "sigma", "HalfNormalRV")[1]
-    if structure.biases:
+    if structure.biases and structure.likelihood == "gaussian":
         priors["offset_centre"], priors["offset_sd"] = _prior(model, "offset", "NormalRV")
+    if structure.likelihood != "gaussian":
+        rv = model["cutpoints"]
+        if "NormalRV" not in {cls.__name__ for cls in type(rv.owner.op).__mro__}:
+            raise InputError("the gibbs method expects cutpoints ~ Normal: the factory changed; "
+                             "update bayesrec.inference.gibbs.layout")
+        mean, sd = (_constant(v) for v in rv.owner.op.dist_params(rv.owner))
+        n_cut = len(model.coords["cutpoint"])
+        priors["cutpoint_mean"] = np.broadcast_to(mean, (n_cut,)).astype(float)
+        priors["cutpoint_sd"] = np.broadcast_to(sd, (n_cut,)).astype(float)
     for side in ("user", "item"):
         if structure.factor_prior == "fixed":
             mean, priors[f"{side}_factor_sd"] = _prior(model, f"{side}_factors", "NormalRV")
@@ -260,9 +310,15 @@ def supporting_models() -> list[str]:
     return [s.name for s in list_models(kind="bayesian") if s.factor_structure is not None]
 
 
-def factor_structure_of(name: str, config: dict, what: str) -> FactorStructure:
+#: the likelihoods the Gibbs sampler handles (ordered logit has no Gaussian augmentation)
+GIBBS_LIKELIHOODS = ("gaussian", "ordered_probit")
+
+
+def factor_structure_of(name: str, config: dict, what: str,
+                        likelihoods: tuple[str, ...] = ("gaussian",)) -> FactorStructure:
     """The factor structure the spec of model ``name`` declares for ``config``; models
-    without one raise, naming those that have one."""
+    without one raise, naming those that have one; so does a likelihood not in
+    ``likelihoods``."""
     spec = get_spec(name) if name != "custom" else None
     if spec is None or spec.factor_structure is None:
         shown = repr(name) if name != "custom" else "a model build_model did not make"
@@ -275,29 +331,46 @@ def factor_structure_of(name: str, config: dict, what: str) -> FactorStructure:
     if structure.link != "identity":
         raise InputError(f"{what} needs link='identity' (with the logistic link the factor "
                          "rows have no Gaussian conditional); use method='nuts'")
+    if structure.likelihood not in likelihoods:
+        why = ("the logistic latent noise has no Gaussian data augmentation"
+               if structure.likelihood == "ordered_logit" else "it needs Gaussian ratings")
+        raise InputError(
+            f"{what} does not support likelihood={structure.likelihood!r} ({why}; it handles "
+            f"{', '.join(repr(x) for x in likelihoods)}); use method='nuts', 'advi' or 'map'"
+            + (", or likelihood='ordered_probit' for Gibbs"
+               if structure.likelihood == "ordered_logit" and "ordered_probit" in likelihoods
+               else ""))
     return structure
 
 
-def layout_of(model: pm.Model, *, what: str = "the gibbs method") -> FactorLayout:
-    """The :class:`FactorLayout` of a model whose spec declares a factor structure."""
+def layout_of(model: pm.Model, *, what: str = "the gibbs method",
+              likelihoods: tuple[str, ...] = GIBBS_LIKELIHOODS) -> FactorLayout:
+    """The :class:`FactorLayout` of a model whose spec declares a factor structure.
+
+    With an ordinal likelihood the layout's ratings are the latent ratings, zero until
+    the first sweep draws them.
+    """
     info = model_info(model)
     structure = factor_structure_of(info.name if info else "custom",
-                                    info.config if info else {}, what)
+                                    info.config if info else {}, what, likelihoods)
     ratings = info.ratings
     suffix = "" if structure.centred else "_std"
     priors = read_priors(model, structure)
     user, item = ratings.user.astype(np.int64), ratings.item.astype(np.int64)
-    rating = np.asarray(ratings.rating, dtype=np.float64)
+    ordinal = structure.likelihood != "gaussian"
+    rating = (np.zeros(ratings.n_ratings) if ordinal
+              else np.asarray(ratings.rating, dtype=np.float64))
     if len(model["user_idx"].get_value()) != len(rating):
         raise InputError("the model's user_idx no longer matches its training ratings "
                          "(was pm.set_data left applied?)")
     sides = {}
     for name, rows, other, n in (("user", user, item, ratings.n_users),
                                  ("item", item, user, ratings.n_items)):
-        indptr, other_sorted, rating_sorted = csr_by(rows, n, other, rating)
+        indptr, other_sorted, rating_sorted, order = csr_by(rows, n, other, rating,
+                                                            np.arange(len(rating)))
         sides[name] = _Side(name, f"{name}_factors{suffix}",
                             f"{name}_bias" if structure.biases else None,
-                            indptr, other_sorted, rating_sorted)
+                            indptr, other_sorted, rating_sorted, order)
     return FactorLayout(
         hierarchical=structure.factor_prior == "hierarchical",
         learned_bias_sd=structure.learned_bias_sd, n_factors=structure.n_factors,
@@ -305,4 +378,6 @@ def layout_of(model: pm.Model, *, what: str = "the gibbs method") -> FactorLayou
         priors=priors, offset_centre=priors.get("offset_centre", 0.0), user=sides["user"],
         item=sides["item"], user_code=user, item_code=item, rating=rating,
         value_names={rv.name: model.rvs_to_values[rv].name for rv in model.free_RVs},
+        likelihood=structure.likelihood,
+        level_code=np.asarray(ratings.level_codes, dtype=np.int64) if ordinal else None,
     )

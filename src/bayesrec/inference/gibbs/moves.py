@@ -201,6 +201,8 @@ class RidgeMoves(LayoutStep):
         point = dict(point)
         if lay.hierarchical:
             self._partition(point)
+        if not lay.has_offset:  # ordinal: the cutpoint step translates biases and cutpoints
+            return point, self._stats(point, {"shift_accepted": True})
         return point, self._stats(point, {"shift_accepted": self._shift(point)})
 
     def _partition(self, point: dict) -> None:
@@ -240,7 +242,7 @@ class RidgeMoves(LayoutStep):
         items = lay.factors_of(point, "item")
         b = np.asarray(point[lay.user.bias], dtype=float)
         c = np.asarray(point[lay.item.bias], dtype=float)
-        offset = float(point["offset"])
+        offset = lay.offset(point)
         sums = partition_moments(lay.user_code, lay.item_code, lay.rating, users, items, b, c,
                                  offset, items @ w_u - 1.0, users @ w_v - 1.0, w_u @ w_v)
         s_rg1, s_g1g1, s_rg2, s_g1g2, s_g2g2 = sums

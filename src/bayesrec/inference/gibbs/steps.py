@@ -36,6 +36,8 @@ from bayesrec.inference.gibbs.kernels import (
     draw_rows,
     gaussian_draw,
     inverse_wishart,
+    linear_predictor,
+    probit_level_log_probs,
     residual_moments,
     scale_independence_mh,
     scaling_moments,
@@ -49,6 +51,7 @@ __all__ = [
     "check_ratings_vary",
     "conditional_inputs",
     "log_likelihood",
+    "ordinal_eta",
     "require_scale",
 ]
 
@@ -83,7 +86,11 @@ def check_ratings_vary(layout: FactorLayout) -> None:
 
 
 def log_likelihood(layout: FactorLayout, point: dict) -> float:
-    """The training log-likelihood ``sum log N(r | mu, sigma)`` at ``point`` (one pass)."""
+    """The training log-likelihood ``sum log N(r | mu, sigma)`` at ``point`` (one pass);
+    with an ordered probit ``sum log P(level | eta, cutpoints)`` of the observed levels."""
+    if layout.ordinal:
+        return float(probit_level_log_probs(ordinal_eta(layout, point), layout.level_code,
+                                            layout.cutpoints(point)).sum())
     total, total_sq = residual_moments(
         layout.user_code, layout.item_code, layout.rating, layout.factors_of(point, "user"),
         layout.factors_of(point, "item"), layout.bias_of(point, "user"),
@@ -92,6 +99,13 @@ def log_likelihood(layout: FactorLayout, point: dict) -> float:
     sigma = require_scale(layout.sigma(point), "noise sd")
     sse = max(total_sq - 2.0 * offset * total + n * offset**2, 0.0)
     return float(-0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2))
+
+
+def ordinal_eta(layout: FactorLayout, point: dict) -> np.ndarray:
+    """The linear predictor ``b_u + c_i + U_u . V_i`` of every training rating."""
+    return linear_predictor(layout.user_code, layout.item_code, layout.factors_of(point, "user"),
+                            layout.factors_of(point, "item"), layout.bias_of(point, "user"),
+                            layout.bias_of(point, "item"))
 
 
 def conditional_inputs(layout: FactorLayout, point: dict, side: str,
@@ -289,7 +303,7 @@ class FactorGibbs(LayoutStep):
         total, total_sq = residual_moments(lay.user_code, lay.item_code, lay.rating,
                                            user_factors, item_factors, user_bias, item_bias)
         n = len(lay.rating)
-        if lay.biases:
+        if lay.has_offset:
             offset = self._draw_offset(total, n, sigma)
             point["offset"] = np.asarray(offset)
         # rounding can make the sum of squares of (near) zero residuals negative
@@ -300,7 +314,9 @@ class FactorGibbs(LayoutStep):
                                                     lay.priors["noise_sd"])
             require_scale(sigma, "noise sd")
             point[lay.value_names["sigma"]] = np.asarray(np.log(sigma))
-        loglik = -0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2)
+        # ordinal: the Gaussian likelihood of the latent ratings is not the model's
+        loglik = (None if lay.ordinal
+                  else -0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2))
         return point, self._stats(point, {"noise_accepted": bool(accepted)}, loglik)
 
     def offset_conditional(self, total: float, n: int, sigma: float) -> tuple[float, float]:
