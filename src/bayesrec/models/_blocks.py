@@ -24,6 +24,7 @@ __all__ = [
     "check_likelihood",
     "ordinal_likelihood",
     "ordinal_log_probs",
+    "ordinal_probs",
     "check_link",
     "check_noise",
     "check_positive",
@@ -244,6 +245,22 @@ def ordinal_log_probs(eta, cutpoints, likelihood: str):
     return pt.concatenate([first, inner, last], axis=-1)
 
 
+def ordinal_probs(eta, cutpoints, likelihood: str):
+    """``P(r = level k | eta)`` for every level, ``(..., n_levels)``, as differences of the
+    latent CDF at the cutpoints: the same numbers as ``exp(ordinal_log_probs)`` to double
+    precision in absolute terms, several times faster (prediction evaluates it for every
+    pair and draw; the log-likelihood keeps the log-space form)."""
+    eta = pt.shape_padright(pt.as_tensor_variable(eta))
+    centred = cutpoints - eta
+    if likelihood == "ordered_probit":
+        cdf = 0.5 * pt.erfc(-centred / np.sqrt(2.0))
+    else:
+        cdf = pt.sigmoid(centred)
+    zeros = pt.zeros_like(cdf[..., :1])
+    padded = pt.concatenate([zeros, cdf, zeros + 1.0], axis=-1)
+    return pt.maximum(padded[..., 1:] - padded[..., :-1], 0.0)
+
+
 def _ordinal_logp(value, eta, cutpoints, likelihood):
     log_p = ordinal_log_probs(eta, cutpoints, likelihood)
     return pt.take_along_axis(log_p, pt.shape_padright(value), axis=-1)[..., 0]
@@ -271,8 +288,8 @@ def ordinal_likelihood(eta, ratings: Ratings, *, likelihood: str, cutpoint_sd: f
     cutpoints = pm.Normal("cutpoints", mu=spread * np.linspace(-1.5, 1.5, n_levels - 1),
                           sigma=spread * cutpoint_sd, dims="cutpoint",
                           transform=pm.distributions.transforms.ordered)
-    log_p = ordinal_log_probs(eta, cutpoints, likelihood)
-    prob = pm.Deterministic("prob", pt.exp(log_p), dims=("obs", "rating_level"))
+    prob = pm.Deterministic("prob", ordinal_probs(eta, cutpoints, likelihood),
+                            dims=("obs", "rating_level"))
     pm.Deterministic("mu", prob @ np.asarray(ratings.scale.levels, dtype=float), dims="obs")
     return pm.CustomDist(
         "rating", eta, cutpoints,
