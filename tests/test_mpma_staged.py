@@ -123,8 +123,15 @@ def test_predict_save_load_round_trip(small, small_fit, tmp_path):
     assert "staged" in loaded.children
     top = recommend(loaded, users=[train.users[0]], n=3, random_seed=0)
     assert top.sizes["rank"] == 3
-    report = convergence_summary(small_fit)
+
+
+def test_convergence_summary_reports_the_stages(small_fit):
+    report = convergence_summary(small_fit, n_pairs=10)
     assert report.method == "staged"
+    assert report.sampler["em_converged"] is True
+    np.testing.assert_allclose(report.sampler["weights"],
+                               small_fit["posterior"]["weights"].values.ravel())
+    assert not report.flags
 
 
 def test_prediction_is_the_mixture_of_the_components(small, small_fit):

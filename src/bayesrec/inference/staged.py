@@ -44,7 +44,7 @@ class Options(MethodOptions):
     variance), ``bias_penalty`` (5), ``local_penalty`` (45: pull of the local components'
     factors towards the global fit), ``sweeps`` (15 sweeps of alternating least squares
     per component), ``folds`` (3: the out-of-fold split of the training ratings for
-    the EM of the weights), ``em_maxiter`` (500), ``em_tol`` (1e-9, relative increase of
+    the EM of the weights), ``em_maxiter`` (5000), ``em_tol`` (1e-9, relative increase of
     the EM objective).  The penalties are those of ``benchmarks/README.md``'s staged
     recipe for MPMA, chosen on validation splits of MovieLens 100K."""
 
@@ -53,7 +53,7 @@ class Options(MethodOptions):
     local_penalty: PositiveFloat = 45.0
     sweeps: PositiveInt = 15
     folds: Folds = 3
-    em_maxiter: PositiveInt = 500
+    em_maxiter: PositiveInt = 5000
     em_tol: PositiveFloat = 1e-9
 
 

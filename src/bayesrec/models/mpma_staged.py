@@ -38,8 +38,8 @@ start of the global factors and the split into folds).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -262,7 +262,7 @@ def _log_prior(weights, sigmas, concentration, noise_prior, noise_scale) -> floa
 
 def mixture_em(rating: np.ndarray, means: np.ndarray, *, concentration: float = 1.0,
                noise_prior: str = "inverse_gamma", noise_scale: float = 2.0,
-               maxiter: int = 500, tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray, dict]:
+               maxiter: int = 5000, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray, dict]:
     r"""Weights and noise sds of :math:`\sum_k \pi_k \mathcal N(r_n \mid \mu_{nk}, \sigma_k^2)`
     with the means :math:`\mu_{nk}` fixed: MAP-EM under a Dirichlet(``concentration``)
     prior on the weights and MPMA's prior on the sds (``noise_prior``: inverse gamma
@@ -284,8 +284,9 @@ def mixture_em(rating: np.ndarray, means: np.ndarray, *, concentration: float = 
     resid2 = (rating[:, None] - means) ** 2
     weights = np.full(k, 1.0 / k)
     sigmas = np.sqrt(np.maximum(resid2.mean(0), 1e-12))
-    previous, converged, nit, loglik = -np.inf, False, 0, -np.inf
+    previous, converged, iterations, loglik = -np.inf, False, 0, -np.inf
     for nit in range(1, maxiter + 1):
+        iterations = nit
         logd = np.log(weights) - np.log(sigmas) - 0.5 * resid2 / sigmas**2
         top = logd.max(1, keepdims=True)
         total = np.exp(logd - top).sum(1, keepdims=True)
@@ -300,7 +301,8 @@ def mixture_em(rating: np.ndarray, means: np.ndarray, *, concentration: float = 
         w = np.maximum(count + concentration - 1.0, 1e-12)
         weights = w / w.sum()
         sigmas = _sigma_step(count, (resp * resid2).sum(0), noise_prior, noise_scale)
-    return weights, sigmas, {"log_likelihood": loglik, "nit": nit, "converged": converged}
+    return weights, sigmas, {"log_likelihood": loglik, "nit": iterations,
+                             "converged": converged}
 
 
 # ---------------------------------------------------------------------------------------------
