@@ -238,7 +238,10 @@ def mpma(
     and the local ones on the sub-matrices of user / item clusters by SGD, and
     the weights and variances by EM, with Gaussian priors on the factors; we
     write the same three-component Gaussian mixture as one Bayesian model and fit
-    everything jointly (MAP, NUTS or ADVI).  Deviations: we add the shared
+    everything jointly (MAP, NUTS or ADVI), or in stages as the paper does with
+    ``fit(model, "staged")`` (:mod:`bayesrec.models.mpma_staged`: components by
+    ridge ALS, the weights and noise scales by EM on out-of-fold predictions; the
+    joint MAP collapses onto one component, ``benchmarks/README.md``).  Deviations: we add the shared
     biases :math:`m + b_u + c_i` (``biases=False`` drops them); Dirichlet and
     inverse-gamma priors on the weights and noise scales (the inverse gamma keeps
     a point estimate away from the :math:`\sigma_k \to 0` spikes that make a
