@@ -49,6 +49,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayesrec import __version__
@@ -449,13 +450,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _demo_row(result) -> dict:
     fold = result.folds.iloc[0]
     return {"model": result.model, "method": result.method, "rmse": fold["rmse"],
-            "mae": fold["mae"], "accuracy": fold["accuracy"],
+            "mae": fold["mae"], "accuracy": fold["accuracy"], "lpd": fold["lpd"],
             "coverage_90": fold["coverage_90"], "fit s": fold["fit_seconds"]}
 
 
 def _format_rows(rows: list[dict]) -> str:
     table = pd.DataFrame(rows)
-    formats = {"rmse": "{:.4f}", "mae": "{:.4f}", "accuracy": "{:.4f}",
+    formats = {"rmse": "{:.4f}", "mae": "{:.4f}", "accuracy": "{:.4f}", "lpd": "{:.4f}",
                "coverage_90": "{:.3f}", "fit s": "{:.2f}"}
     for col, fmt in formats.items():
         table[col] = [fmt.format(v) if isinstance(v, float) else v for v in table[col]]
@@ -465,6 +466,7 @@ def _format_rows(rows: list[dict]) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from bayesrec.data.simulate import load_synthetic, true_mean
     from bayesrec.data.splits import holdout
+    from bayesrec.predictions import normal_level_probabilities
 
     json_path = check_output_file(args.json, what="--json", overwrite=args.overwrite) if \
         args.json else None
@@ -486,16 +488,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             continue
         rows.append(_demo_row(result))
         records.append(result.to_json())
-    floor = rmse(test.rating, true_mean(truth, test.user, test.item))
+    truth_mean = true_mean(truth, test.user, test.item)
+    floor = rmse(test.rating, truth_mean)
+    # the true level probabilities: the true Normal's mass on each level (the simulator
+    # rounds and clips), so no model can expect a better log predictive density
+    true_prob = normal_level_probabilities(truth_mean, float(truth["noise_sd"]), test.scale)
+    floor_lpd = float(np.mean(np.log(true_prob[np.arange(len(test)), test.level_codes])))
     rows.append({"model": "truth (noise floor)", "method": "-", "rmse": floor, "mae": "-",
-                 "accuracy": "-", "coverage_90": "-", "fit s": "-"})
+                 "accuracy": "-", "lpd": floor_lpd, "coverage_90": "-", "fit s": "-"})
     print(f"bayesrec demo on {dataset}: {len(split.train)} train / {len(test)} test ratings")
     print(_format_rows(rows))
     _stderr(f"demo finished in {time.perf_counter() - start:.1f} s")
     problem = None
     if json_path is not None:
         problem = _write_record(json_path, {"dataset": dataset, "seed": args.seed,
-                                            "noise_floor_rmse": floor, "models": records,
+                                            "noise_floor_rmse": floor,
+                                            "noise_floor_lpd": floor_lpd, "models": records,
                                             "failed": failed, "versions": versions()})
     if problem:
         _stderr(f"bayesrec: error: {problem}")

@@ -13,15 +13,21 @@ per (user, item) pair asked for), with the non-index coordinates ``user`` and
 ``median`` (pair)
     Median of the predictive distribution.  MAE uses it.
 ``mode`` (pair)
-    Most probable rating level (discrete scales; nearest level to ``mean`` for
-    models that do not give level probabilities).  Exact-rating accuracy uses it.
+    Most probable rating level (discrete scales: the level of largest ``prob``;
+    on a continuous scale, ``mean`` clipped).  Exact-rating accuracy uses it.
 ``sd`` (pair)
     Standard deviation of the predictive distribution (includes rating noise).
 ``quantiles`` (pair, quantile)
     Predictive quantiles at :data:`QUANTILES`; central intervals (and their
     coverage) come from these.
-``prob`` (pair, rating_level), optional
-    Probability of each rating level, for models that predict categories.
+``prob`` (pair, rating_level), on discrete scales
+    Probability of each rating level.  Models that predict categories (MMSBM, the
+    ordinal likelihoods) give it directly; for a continuous predictive it is the
+    predictive mass of each level's interval between the midpoints of adjacent
+    levels (:attr:`~bayesrec.data.scale.RatingScale.edges`; the ends take the tails),
+    the posterior mean over draws of the exact mass given each draw.  So every model,
+    baselines included, has level probabilities, and the log predictive density of
+    :func:`bayesrec.metrics.score` compares them all.
 ``mu`` (chain, draw, pair), optional
     Expected rating per posterior draw (the model's, not clipped).
 ``rating`` (chain, draw, pair), optional
@@ -49,11 +55,14 @@ draws at once.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 from scipy.special import ndtr, ndtri
 
 from bayesrec.data.scale import RatingScale
+from bayesrec.errors import FitError, FitWarning
 
 __all__ = [
     "QUANTILES",
@@ -65,7 +74,9 @@ __all__ = [
     "from_normal",
     "from_probabilities",
     "level_summary",
+    "normal_level_probabilities",
     "on_scale",
+    "probabilities_from_cdf",
 ]
 
 #: Quantile levels stored in every prediction: central intervals at 50, 80, 90 and 95 %.
@@ -122,6 +133,22 @@ def censored_normal_sd(mean, sd, low: float, high: float) -> np.ndarray:
 
 
 def _frame(users, items, scale: RatingScale, data: dict, attrs: dict | None = None) -> xr.Dataset:
+    mean = np.asarray(data["mean"][1], dtype=float)
+    if not np.isfinite(mean).all():  # NaN never leaves a prediction
+        bad = np.flatnonzero(~np.isfinite(mean))
+        raise FitError(
+            f"{len(bad)} of {len(mean)} predicted ratings are not finite (for example the "
+            f"pair of user {np.asarray(users)[bad[0]]!r} and item {np.asarray(items)[bad[0]]!r}"
+            "): the fit has degenerated (a parameter went to NaN or infinity); refit it, "
+            "with another method, more regularisation or the model's default prior")
+    sd = np.asarray(data["sd"][1], dtype=float) if "sd" in data else None
+    if sd is not None and len(sd) > 1 and not (sd > 1e-6 * scale.width).any():
+        warnings.warn(
+            f"every one of the {len(sd)} predictions has no spread (sd < 1e-6 of the scale, "
+            "zero-width "
+            "intervals): the fit's noise scale has collapsed (one user, one item or identical "
+            "ratings give a MAP no reason to keep any); its intervals claim a certainty it "
+            "does not have; use a posterior method or more data", FitWarning, stacklevel=3)
     coords = {
         "user": ("pair", np.asarray(users)),
         "item": ("pair", np.asarray(items)),
@@ -160,7 +187,31 @@ def from_normal(users, items, mean, sd, scale: RatingScale, *, attrs: dict | Non
         "sd": ("pair", censored_normal_sd(mean, sd, scale.low, scale.high)),
         "quantiles": (("pair", "quantile"), scale.clip(q)),
     }
+    if scale.levels is not None:  # the Normal's mass on each level; mode: the most probable
+        prob = normal_level_probabilities(mean, sd, scale)
+        data["prob"] = (("pair", "rating_level"), prob)
+        data["mode"] = ("pair", np.asarray(scale.levels)[np.argmax(prob, axis=-1)])
     return _frame(users, items, scale, data, attrs)
+
+
+def probabilities_from_cdf(cdf: np.ndarray) -> np.ndarray:
+    """Level probabilities ``(..., n_levels)`` from a predictive CDF at the scale's
+    :attr:`~bayesrec.data.scale.RatingScale.edges` ``(..., n_levels - 1)``: the mass of
+    each level's interval (non-negative, summing to 1)."""
+    cdf = np.maximum.accumulate(np.clip(np.asarray(cdf, dtype=float), 0.0, 1.0), axis=-1)
+    pad = np.zeros((*cdf.shape[:-1], 1))
+    return np.diff(np.concatenate([pad, cdf, pad + 1.0], axis=-1), axis=-1)
+
+
+def normal_level_probabilities(mean, sd, scale: RatingScale) -> np.ndarray:
+    """``(pair, rating_level)``: the mass of ``Normal(mean, sd)`` on each level's interval
+    (sd 0: all mass on the level whose interval holds ``mean``)."""
+    mean = np.asarray(mean, dtype=float)[:, None]
+    sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape[:1])[:, None]
+    edges = scale.edges[None, :]
+    safe = np.where(sd > 0, sd, 1.0)
+    cdf = np.where(sd > 0, ndtr((edges - mean) / safe), (edges >= mean).astype(float))
+    return probabilities_from_cdf(cdf)
 
 
 def level_summary(prob: np.ndarray, scale: RatingScale) -> dict[str, np.ndarray]:
@@ -213,8 +264,9 @@ class DrawSummary:
     """
 
     def __init__(self, n_pairs: int, scale: RatingScale, *, with_prob: bool = False,
-                 keep_draws: bool = False, n_chain: int = 1, n_draw: int = 1):
-        self.scale, self.n_pairs = scale, int(n_pairs)
+                 keep_draws: bool = False, n_chain: int = 1, n_draw: int = 1,
+                 categorical: bool = True):
+        self.scale, self.n_pairs, self.categorical = scale, int(n_pairs), categorical
         self.keep_draws, self.shape = keep_draws, (int(n_chain), int(n_draw))
         n = self.n_pairs
         self.data = {name: np.empty(n) for name in ("mean", "expected", "median", "mode", "sd")}
@@ -230,7 +282,7 @@ class DrawSummary:
         the posterior-mean level probabilities)."""
         rating = on_scale(rating, self.scale)
         for name, value in summarise_draws(rating, self.scale, mu=mu, prob=prob,
-                                           clipped=True).items():
+                                           clipped=True, categorical=self.categorical).items():
             self.data[name][where] = value
         if self.draws is not None:
             self.draws["rating"][..., where] = rating.reshape(*self.shape, -1)
@@ -251,13 +303,15 @@ class DrawSummary:
 
 
 def summarise_draws(rating, scale: RatingScale, *, mu=None, prob=None,
-                    clipped: bool = False) -> dict[str, np.ndarray]:
+                    clipped: bool = False, categorical: bool = True) -> dict[str, np.ndarray]:
     """Per-pair summaries of predictive draws ``rating`` (samples x pairs).
 
     ``rating`` is clipped to the scale first unless ``clipped``.  ``mean`` and
     ``expected`` average ``mu`` (samples x pairs) when given (less Monte Carlo noise
-    than the rating draws).  With ``prob`` (pairs x levels), ``mode``, ``median``,
-    ``quantiles`` and ``sd`` are computed from it exactly.
+    than the rating draws).  With ``prob`` (pairs x levels), ``mode`` is its most
+    probable level; for a ``categorical`` model (one that draws levels) ``median``,
+    ``quantiles`` and ``sd`` are computed from it exactly too, while a continuous
+    predictive keeps them from its (clipped, unrounded) draws.
     """
     rating = np.asarray(rating, dtype=float) if clipped else on_scale(rating, scale)
     expected = (np.asarray(mu, dtype=float).mean(0) if mu is not None else rating.mean(0))
@@ -273,7 +327,9 @@ def summarise_draws(rating, scale: RatingScale, *, mu=None, prob=None,
     }
     if prob is not None:
         exact = level_summary(prob, scale)
-        for name in ("prob", "mode", "median", "quantiles", "sd"):
+        names = ("prob", "mode", "median", "quantiles", "sd") if categorical else ("prob",
+                                                                                   "mode")
+        for name in names:
             out[name] = exact[name]
     return out
 

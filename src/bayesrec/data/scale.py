@@ -194,6 +194,16 @@ class RatingScale:
             return self.clip(values)
         return np.asarray(self.levels)[self.nearest_codes(values)]
 
+    @property
+    def edges(self) -> np.ndarray:
+        """The boundaries between adjacent levels (their midpoints): a continuous rating
+        ``r`` is read as level ``k`` when ``edges[k-1] < r <= edges[k]`` (the first and
+        last levels extend to -inf and +inf).  Level probabilities of a continuous
+        predictive are its mass on these intervals (what ``snap`` rounds to, up to ties)."""
+        self._require_discrete("edges")
+        levels = np.asarray(self.levels, dtype=float)
+        return (levels[:-1] + levels[1:]) / 2
+
     def clip(self, values: np.ndarray) -> np.ndarray:
         """Clip values into ``[low, high]``."""
         return np.clip(np.asarray(values, dtype=float), self.low, self.high)

@@ -167,7 +167,7 @@ def simulate_ratings(
         user_ids=user_ids, item_ids=item_ids,
     )
     truth.attrs = {
-        "generator": "bayesrec.data.synthetic.simulate_ratings",
+        "generator": "bayesrec.data.simulate.simulate_ratings",
         "n_users": n_users, "n_items": n_items, "n_ratings": n_ratings,
         "n_factors": n_factors, "global_mean": float(global_mean),
         **{k: float(v) for k, v in sds.items()},

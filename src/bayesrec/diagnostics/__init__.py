@@ -10,10 +10,13 @@ Pure functions from a fit (and data) to xarray objects with named dims:
 * :func:`interval_coverage`, :func:`calibration_table`: coverage of central
   predictive intervals on held-out ratings;
 * :func:`add_diagnostics`: store results in the fit's ``diagnostics`` group;
+* :func:`neighbourhood_certainty`: the certainty of each neighbour's similarity
+  (:func:`~bayesrec.inference.similar_items`);
 * :func:`add_log_likelihood`, :func:`compare_fits`: the pointwise log-likelihood of
   the training ratings (ArviZ's group), and PSIS-LOO / WAIC comparison of sampled fits.
 
-Plots (``plot_*``) return matplotlib figures; :func:`write_report` writes them
+Plots (``plot_*``) return matplotlib figures (:func:`plot_item_neighbourhood`, an
+item's ego graph, needs networkx: ``pip install 'bayesrec[graph]'``); :func:`write_report` writes them
 as PNGs with a markdown report (``bayesrec report``).
 """
 
@@ -26,6 +29,7 @@ from bayesrec.diagnostics.convergence import (
     sampler_checks,
 )
 from bayesrec.diagnostics.group import add_diagnostics, compute_diagnostics, get_diagnostics
+from bayesrec.diagnostics.neighbours import neighbourhood_certainty, plot_item_neighbourhood
 from bayesrec.diagnostics.norms import factor_matrices, frobenius_norms
 from bayesrec.diagnostics.plots import (
     comparison_table,
@@ -62,9 +66,11 @@ __all__ = [
     "frobenius_norms",
     "get_diagnostics",
     "interval_coverage",
+    "neighbourhood_certainty",
     "pick_users",
     "plot_advi_loss",
     "plot_calibration",
+    "plot_item_neighbourhood",
     "plot_method_comparison",
     "plot_norm_traces",
     "plot_rating_patterns",

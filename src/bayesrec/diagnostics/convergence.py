@@ -31,6 +31,7 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
+from bayesrec.inference.checks import degenerate_message
 from bayesrec.inference.draws import evaluate_draws, log_likelihood_draws
 from bayesrec.inference.map import COLLAPSE_GAIN
 from bayesrec.inference.record import FitRecord
@@ -265,10 +266,10 @@ def _map_checks(fit, quantities: xr.Dataset | None, t: dict) -> tuple[dict, list
         collapsed = [r for r, g in enumerate(gain) if g < COLLAPSE_GAIN]
         if collapsed:
             flags.append(
-                f"MAP restart(s) {collapsed} collapsed: their factor matrices are near zero "
-                f"(RMS entry {res['factor_rms'].values[collapsed].max():.2g}) and lower the "
-                f"training RMSE by less than {COLLAPSE_GAIN:g} against the model without "
-                "them, so they predict like a biases model.")
+                f"MAP restart(s) {collapsed} collapsed: their factor matrices (RMS entry "
+                f"{res['factor_rms'].values[collapsed].max():.2g}) lower the training RMSE by "
+                f"less than {COLLAPSE_GAIN:g} against the model without them, so they predict "
+                "like a biases model (or worse).")
     if quantities is not None and quantities.sizes["chain"] > 1 and "mu" in quantities:
         sd = float(quantities["mu"].std("chain").mean())
         info["restart_prediction_sd"] = sd
@@ -499,6 +500,9 @@ def convergence_summary(fit: xr.DataTree, *, pairs: Ratings | None = None, n_pai
                         "error, not whether the approximation is good; the loss checks do.")
     n_chain, n_draw = quantities.sizes["chain"], quantities.sizes["draw"]
     flags = _mc_flags(stats, n_chain, method_kind, t) + method_flags
+    degenerate = degenerate_message(dict(fit.attrs))
+    if degenerate:
+        flags.append(degenerate[0].upper() + degenerate[1:] + ".")
     if "log_likelihood" in quantities and not np.isfinite(
             quantities["log_likelihood"].values).all():
         flags.append("the training log-likelihood is not finite for some draws.")

@@ -41,6 +41,7 @@ __all__ = [
     "iter_draw_blocks",
     "evaluate_draws",
     "log_likelihood_draws",
+    "rating_variable",
     "MAX_ELEMENTS",
 ]
 
@@ -49,6 +50,8 @@ MAX_ELEMENTS = 2**25  # 33.5 M float64 values, 268 MB
 
 #: Name of the per-draw training log-likelihood (summed over observations).
 LOG_LIKELIHOOD = "log_likelihood"
+#: Name of the level probabilities of a continuous likelihood (``level_edges=``).
+LEVEL_PROBABILITIES = "prob"
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -65,6 +68,11 @@ class DrawEvaluator:
     log_likelihood : bool
         Also evaluate ``log_likelihood``: the log-density of every observed variable at
         its observed value, summed over observations (one number per draw).
+    level_edges : sequence of float, optional
+        Also evaluate ``prob`` (obs, level): the mass of the observed rating's
+        distribution on each level's interval between these edges (the first and last
+        intervals open), from its CDF (:func:`pymc.logcdf`): the level probabilities of
+        a model with a continuous likelihood.
 
     Attributes
     ----------
@@ -75,7 +83,7 @@ class DrawEvaluator:
     """
 
     def __init__(self, model: pm.Model, var_names: Sequence[str] = ("mu",), *,
-                 log_likelihood: bool = False):
+                 log_likelihood: bool = False, level_edges: Sequence[float] | None = None):
         missing = [v for v in var_names if v not in model.named_vars]
         if missing:
             raise InputError(f"the model has no variable(s) {missing}; it has "
@@ -89,6 +97,9 @@ class DrawEvaluator:
                      for rv in model.observed_RVs]
             outs.append(pt.add(*terms) if len(terms) > 1 else terms[0])
             self.outputs.append(LOG_LIKELIHOOD)
+        if level_edges is not None:
+            outs.append(_level_probabilities(model, np.asarray(level_edges, dtype=float)))
+            self.outputs.append(LEVEL_PROBABILITIES)
         if not outs:
             raise InputError("nothing to evaluate: give var_names or log_likelihood=True")
         # observed variables that other quantities depend on (pm.observe on a parameter)
@@ -122,13 +133,45 @@ class DrawEvaluator:
 
 
 def draw_evaluator(model: pm.Model, var_names: Sequence[str] = ("mu",), *,
-                   log_likelihood: bool = False) -> DrawEvaluator:
+                   log_likelihood: bool = False,
+                   level_edges: Sequence[float] | None = None) -> DrawEvaluator:
     """A (cached) :class:`DrawEvaluator` of ``var_names`` for ``model``."""
-    key = (tuple(var_names), bool(log_likelihood))
+    edges = None if level_edges is None else tuple(float(e) for e in level_edges)
+    key = (tuple(var_names), bool(log_likelihood), edges)
     per_model = _CACHE.setdefault(model, {})
     if key not in per_model:
-        per_model[key] = DrawEvaluator(model, var_names, log_likelihood=log_likelihood)
+        per_model[key] = DrawEvaluator(model, var_names, log_likelihood=log_likelihood,
+                                       level_edges=edges)
     return per_model[key]
+
+
+def rating_variable(model: pm.Model):
+    """The model's observed rating variable (named ``rating`` by the data convention, or
+    its only observed variable)."""
+    if "rating" in model.named_vars and model["rating"] in model.observed_RVs:
+        return model["rating"]
+    if len(model.observed_RVs) == 1:
+        return model.observed_RVs[0]
+    raise InputError("the model has no observed variable named 'rating' and not exactly one "
+                     f"observed variable ({[rv.name for rv in model.observed_RVs]})")
+
+
+def _level_probabilities(model: pm.Model, edges: np.ndarray):
+    """``(obs, level)``: the observed rating distribution's mass between ``edges``."""
+    rv = rating_variable(model)
+    # one CDF per edge, each at the shape of the pairs asked for (``mu`` follows the swapped
+    # pair indices, while the rating's own size is that of the training data)
+    like = model["mu"] if "mu" in model.named_vars else rv
+    try:
+        cdf = pt.stack([pt.exp(pm.logcdf(rv, pt.full_like(like, edge, dtype="float64"),
+                                          warn_rvs=False)) for edge in edges], axis=0)
+    except NotImplementedError as err:
+        raise InputError(
+            f"the distribution of {rv.name!r} has no CDF, so its level probabilities "
+            "cannot be computed: give it a logcdf (pm.CustomDist(..., logcdf=...)) or "
+            "a deterministic 'prob' (obs, rating_level)") from err
+    cdf = pt.concatenate([pt.zeros_like(cdf[:1]), cdf, pt.ones_like(cdf[:1])], axis=0)
+    return pt.clip(cdf[1:] - cdf[:-1], 0.0, 1.0).T
 
 
 def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,

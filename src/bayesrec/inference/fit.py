@@ -32,6 +32,7 @@ import xarray as xr
 from bayesrec.errors import InputError
 from bayesrec.inference import advi, gibbs, minibatch, nuts, staged
 from bayesrec.inference import map as map_method
+from bayesrec.inference.checks import training_check, warn_if_degenerate
 from bayesrec.inference.loglik import add_log_likelihood
 from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.options import MethodOptions, check
@@ -153,6 +154,10 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         groups = _METHODS[method].run(model, opts, seed, progress)
         seconds = time.perf_counter() - start
         out = write_record(groups, model, method, opts, seed, seconds)
+        if "mu" in model.named_vars:  # judged on its own training data (inference/checks.py)
+            check = training_check(out, model)
+            out.attrs.update(check)
+            warn_if_degenerate(check)
     if not log_likelihood:
         return out
     with reproducible():

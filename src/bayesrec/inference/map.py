@@ -146,9 +146,9 @@ def _collapse_warning(report: xr.Dataset) -> None:
     gain, rms = report["factor_rmse_gain"].values[kept], report["factor_rms"].values[kept]
     if (gain < COLLAPSE_GAIN).all():
         warnings.warn(
-            f"MAP collapsed: at the optimum the factor matrices are near zero (RMS entry "
-            f"{rms.max():.2g}) and lower the training RMSE by only {gain.max():.2g} against the "
-            "model without them, so this point estimate predicts like a biases model. A prior "
+            f"MAP collapsed: at the optimum the factor matrices (RMS entry {rms.max():.2g}) "
+            f"change the training RMSE by only {-gain.max():+.2g} against the model without "
+            "them, so this point estimate predicts like a biases model (or worse). A prior "
             "that shrinks the factors harder than the data can pull them does this (few "
             "ratings, or the point_estimate preset): try the default prior, more restarts, or "
             "a posterior method (advi, nuts, gibbs).", FitWarning, stacklevel=4)

@@ -36,7 +36,7 @@ import xarray as xr
 from bayesrec.data.ids import id_array
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError, UnknownIdError
-from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks
+from bayesrec.inference.draws import DrawEvaluator, draw_evaluator, iter_draw_blocks
 from bayesrec.inference.forward import forward_sampler, sample_columns
 from bayesrec.inference.population import extend_with_new_ids
 from bayesrec.inference.progress import quiet_pymc
@@ -196,7 +196,18 @@ def _block_size(block_size: int | None, n_samples: int, width: int = 1) -> int:
     return int(block_size)
 
 
-def _posterior_mean(model: pm.Model, name: str, posterior: xr.Dataset,
+def _prob_evaluator(model: pm.Model, scale) -> DrawEvaluator | None:
+    """What gives a prediction's level probabilities: the model's own ``prob`` (categorical
+    models), the mass of its continuous rating distribution between the levels' edges
+    (discrete scales), or nothing (continuous scales)."""
+    if "prob" in model.named_vars:
+        return draw_evaluator(model, ("prob",))
+    if scale.levels is None:
+        return None
+    return draw_evaluator(model, (), level_edges=scale.edges)
+
+
+def _posterior_mean(evaluator: DrawEvaluator, name: str, posterior: xr.Dataset,
                     n_pairs: int) -> np.ndarray:
     """Posterior mean of a deterministic (e.g. the level probabilities ``prob``) for the
     current pairs, over the given draws, as a running sum over blocks of draws.
@@ -204,7 +215,6 @@ def _posterior_mean(model: pm.Model, name: str, posterior: xr.Dataset,
     (Level probabilities are pairs x levels per draw: storing them for every draw, or
     for every repeat of a MAP point, would take gigabytes.)
     """
-    evaluator = draw_evaluator(model, (name,))
     total, count = 0.0, 0
     for _, out in iter_draw_blocks(posterior[evaluator.inputs], evaluator, n_pairs=n_pairs,
                                    max_elements=BLOCK_ELEMENTS):
@@ -302,19 +312,20 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
     sampler = forward_sampler(model, draws.posterior)
     sampler.reseed(seed)
     columns = sample_columns(draws.posterior, sampler.inputs)
-    with_prob = "prob" in model.named_vars
-    if with_prob:
-        prob_posterior = prob_draws.distinct(draw_evaluator(model, ("prob",)).inputs)
+    prob_of = _prob_evaluator(model, scale)
+    if prob_of is not None:
+        prob_posterior = prob_draws.distinct(prob_of.inputs)
     n = len(users)
     step = _block_size(block_size, draws.n)
-    summary = DrawSummary(n, scale, with_prob=with_prob, keep_draws=keep_draws,
-                          n_chain=draws.shape[0], n_draw=draws.shape[1])
+    summary = DrawSummary(n, scale, with_prob=prob_of is not None, keep_draws=keep_draws,
+                          n_chain=draws.shape[0], n_draw=draws.shape[1],
+                          categorical="prob" in model.named_vars)
     for start in range(0, n, step):
         where = slice(start, min(n, start + step))
         with swapped_pairs(model, ucodes[where], icodes[where]), quiet_pymc():
             out = sampler.draws(columns, where.stop - where.start, draws.index)
-            prob = (_posterior_mean(model, "prob", prob_posterior, where.stop - where.start)
-                    if with_prob else None)
+            prob = (_posterior_mean(prob_of, "prob", prob_posterior, where.stop - where.start)
+                    if prob_of is not None else None)
         summary.add(where, _rating_values(out["rating"], scale), mu=out["mu"], prob=prob)
         del out
     return summary.dataset(users, items, attrs={
@@ -387,9 +398,9 @@ class _ItemScorer:
             with swapped_pairs(self.model, ucodes, icodes), quiet_pymc():
                 out = self.sampler.draws(self.columns, len(ucodes), self.draws.index)
                 if self.categorical:
-                    names = draw_evaluator(self.model, ("prob",)).inputs
-                    prob = _posterior_mean(self.model, "prob", self.draws.distinct(names),
-                                           len(ucodes))
+                    evaluator = draw_evaluator(self.model, ("prob",))
+                    prob = _posterior_mean(evaluator, "prob",
+                                           self.draws.distinct(evaluator.inputs), len(ucodes))
             mu = out["mu"]
             expected = mu.mean(0)
             sd = mu.std(0, ddof=1) if mu.shape[0] > 1 else np.zeros(len(ucodes))

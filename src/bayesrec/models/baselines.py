@@ -28,7 +28,7 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.models.base import Recommender
 from bayesrec.models.registry import register
-from bayesrec.predictions import QUANTILES, from_normal
+from bayesrec.predictions import QUANTILES, from_normal, probabilities_from_cdf
 from bayesrec.ranking import RankBy, scores_from_normal, scores_from_uniform
 
 __all__ = ["UniformRandom", "GlobalMean", "MeanOfMeans", "Biases", "fit_biases"]
@@ -157,6 +157,11 @@ class UniformRandom(Recommender):
         quantiles = low + (high - low) * np.asarray(QUANTILES)
         pred["quantiles"] = (("pair", "quantile"), np.tile(quantiles, (len(draws), 1)))
         pred["sd"] = ("pair", np.full(len(draws), (high - low) / np.sqrt(12.0)))
+        if train.scale.levels is not None:  # the uniform's mass on each level's interval
+            cdf = np.clip((train.scale.edges - low) / (high - low), 0.0, 1.0)
+            prob = probabilities_from_cdf(np.tile(cdf, (len(draws), 1)))
+            pred["prob"] = (("pair", "rating_level"), prob)
+            pred["mode"] = ("pair", train.scale.snap(draws))  # the random draw's level
         return pred
 
     def ranking_scores(self, user_codes, item_codes, rank: RankBy) -> dict[str, np.ndarray]:
@@ -259,11 +264,14 @@ def fit_biases(train: Ratings, *, reg_user: float, reg_item: float,
     item_bias = np.zeros(train.n_items)
     user_counts, item_counts = train.user_counts(), train.item_counts()
     centred = train.rating - mu
+    # units without ratings keep bias 0 (with no regularisation 0 / 0 would give NaN)
+    user_den = np.where(user_counts > 0, reg_user + user_counts, 1.0)
+    item_den = np.where(item_counts > 0, reg_item + item_counts, 1.0)
     for _ in range(n_iter):
         user_bias = np.bincount(train.user, centred - item_bias[train.item], train.n_users)
-        user_bias /= reg_user + user_counts
+        user_bias /= user_den
         item_bias = np.bincount(train.item, centred - user_bias[train.user], train.n_items)
-        item_bias /= reg_item + item_counts
+        item_bias /= item_den
     return mu, user_bias, item_bias
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.dist_math import normal_lcdf
 from pytensor.gradient import disconnected_grad
 
 from bayesrec.data.ratings import Ratings
@@ -377,6 +378,7 @@ def _likelihood(ratings, components, means, base, p, noise_prior):
     pm.Deterministic("mu", (component_mu * weights).sum(-1), dims="obs")
     params = [*mus, *(weights[j] for j in range(k)), *(sigma[j] for j in range(k))]
     return pm.CustomDist("rating", *params, dist=_mixture_dist, logp=_mixture_logp,
+                         logcdf=_mixture_logcdf,
                          observed=ratings.rating, dims="obs")
 
 
@@ -391,6 +393,15 @@ def _mixture_dist(*args):
     mus, weights, sigmas = _split(params)
     return pm.NormalMixture.dist(w=pt.stack(weights, -1), mu=pt.stack(mus, -1),
                                  sigma=pt.stack(sigmas, -1), size=size)
+
+
+def _mixture_logcdf(value, *params):
+    r""":math:`\log \sum_k \pi_k \Phi((r - \mu_k) / \sigma_k)`: the mixture's CDF (level
+    probabilities of its predictive)."""
+    mus, weights, sigmas = _split(params)
+    terms = [pt.log(w) + normal_lcdf(m, s, value)
+             for m, w, s in zip(mus, weights, sigmas, strict=True)]
+    return pm.math.logsumexp(pt.stack(terms, axis=0), axis=0, keepdims=False)
 
 
 def _mixture_logp(value, *params):
