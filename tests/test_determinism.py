@@ -38,7 +38,8 @@ SHORT = {"nuts": {"draws": 30, "tune": 30, "chains": 2}, "gibbs": {"draws": 30, 
          "minibatch_advi": {"n": 400, "draws": 30, "batch_size": 50}}
 
 CASES = [("pmf", "map"), ("pmf", "nuts"), ("pmf", "advi"), ("pmf", "fullrank_advi"),
-         ("pmf", "minibatch_advi"), ("pmf", "gibbs"), ("bpmf", "gibbs"), ("mmsbm", "map")]
+         ("pmf", "minibatch_advi"), ("pmf", "gibbs"), ("bpmf", "gibbs"), ("mmsbm", "map"),
+         ("mpma", "staged")]
 QUICK = {("pmf", "map")}
 
 

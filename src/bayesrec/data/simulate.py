@@ -397,6 +397,7 @@ def simulate_mpma(n_users: int, n_items: int, n_ratings: int, *, n_factors: int 
                   n_user_clusters: int = 2, n_item_clusters: int = 2,
                   weights=(0.5, 0.3, 0.2), sigmas=(0.3, 0.6, 1.0), factor_sd: float = 0.8,
                   global_mean: float = 3.5, bias_sd: float = 0.3,
+                  local_sd: float | None = None,
                   seed: int | None = 0) -> tuple[Ratings, dict[str, np.ndarray]]:
     """Ratings drawn from MPMA's generative process (``local_prior="independent"``).
 
@@ -405,6 +406,13 @@ def simulate_mpma(n_users: int, n_items: int, n_ratings: int, *, n_factors: int 
     pairs uniformly at random and, for each, a component ``z ~ weights`` and
     ``r = m + b_u + c_i + f^{(z)}_{ui} + N(0, sigmas[z]^2)``.  Ratings are not
     rounded: the scale is continuous (the data range widened by 5 % each side).
+
+    With ``local_sd`` the local components are deviations from the global one, as
+    the paper's staged fit assumes (priors centred on the global fit): each local
+    factor is its global counterpart plus ``N(0, local_sd^2)`` (``P_u = U_u + ...``,
+    ``Q_{c,i} = V_i + ...``, ``S_{d,u} = U_u + ...``, ``T_i = V_i + ...``).  The random
+    stream is the same either way, so ``local_sd=None`` (independent local factors,
+    the default) gives the data it always gave.
 
     Returns
     -------
@@ -432,6 +440,9 @@ def simulate_mpma(n_users: int, n_items: int, n_ratings: int, *, n_factors: int 
 
     U, V, P, Q = draw(n_users), draw(n_items), draw(n_users), draw(n_user_clusters, n_items)
     T, S = draw(n_items), draw(n_item_clusters, n_users)
+    if local_sd is not None:  # the same draws, rescaled into deviations from the global
+        shrink = check_positive(local_sd, "local_sd") / factor_sd
+        P, Q, T, S = U + shrink * P, V + shrink * Q, V + shrink * T, U + shrink * S
     b_u, b_i = rng.normal(0, bias_sd, n_users), rng.normal(0, bias_sd, n_items)
     flat = np.sort(rng.choice(n_users * n_items, size=n_ratings, replace=False))
     user, item = flat // n_items, flat % n_items

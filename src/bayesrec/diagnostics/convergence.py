@@ -279,9 +279,24 @@ def _map_checks(fit, quantities: xr.Dataset | None, t: dict) -> tuple[dict, list
     return info, flags
 
 
+def _staged_checks(fit) -> tuple[dict, list[str]]:
+    """A staged fit (one point): its stages' numbers, and whether the EM of the weights
+    converged."""
+    res = fit["staged"].to_dataset()
+    info = {name: res[name].values.tolist() for name in
+            ("weights", "sigma", "out_of_fold_rmse", "em_iterations", "em_converged")
+            if name in res}
+    flags = []
+    if "em_converged" in res and not bool(res["em_converged"].values):
+        flags.append(f"the EM of the staged fit's weights stopped at its iteration cap "
+                     f"({int(res['em_iterations'].values)}) before converging; raise "
+                     "em_maxiter.")
+    return info, flags
+
+
 def sampler_checks(fit: xr.DataTree, *, quantities: xr.Dataset | None = None,
                    thresholds: dict | None = None) -> tuple[dict, list[str]]:
-    """The method's own checks: ``(numbers, flags)`` for NUTS, ADVI or MAP fits."""
+    """The method's own checks: ``(numbers, flags)`` for NUTS, ADVI, MAP or staged fits."""
     t = {**THRESHOLDS, **(thresholds or {})}
     if "sample_stats" in fit.children:
         return _nuts_checks(fit, t)
@@ -289,6 +304,8 @@ def sampler_checks(fit: xr.DataTree, *, quantities: xr.Dataset | None = None,
         return _advi_checks(fit, t)
     if "optimizer_result" in fit.children:
         return _map_checks(fit, quantities, t)
+    if "staged" in fit.children:
+        return _staged_checks(fit)
     return {}, []
 
 
@@ -474,7 +491,7 @@ def convergence_summary(fit: xr.DataTree, *, pairs: Ratings | None = None, n_pai
                                         model=model, norms=norms, log_likelihood=log_likelihood)
     stats = _diagnostic_stats(quantities)
     method = str(fit.attrs.get("method", "unknown"))
-    method_kind = ("map" if "optimizer_result" in fit.children
+    method_kind = ("map" if "optimizer_result" in fit.children or "staged" in fit.children
                    else "advi" if "advi" in fit.children else "nuts")
     info, method_flags = sampler_checks(fit, quantities=quantities, thresholds=t)
     if "advi" in fit.children:

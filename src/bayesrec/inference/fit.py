@@ -10,11 +10,12 @@ spec, then the caller's), runs the method's module, and finishes the record
 * ``observed_data`` and ``constant_data`` (the training data),
 * ``bayesrec`` (the id universe, rating scale, model name and config, and hashes),
 
-and one group of its own: ``optimizer_result`` (MAP), ``sample_stats`` (NUTS, Gibbs) or
-``advi`` (the loss history of any ADVI).  The root ``attrs`` record the model, its config,
+and one group of its own: ``optimizer_result`` (MAP), ``sample_stats`` (NUTS, Gibbs),
+``advi`` (the loss history of any ADVI) or ``staged`` (the stages of a staged fit).  The root ``attrs`` record the model, its config,
 the method and its options, the seed, the run time and package versions.
 
-MAP is a posterior with one draw per restart (``chain`` = restart); ADVI draws
+MAP is a posterior with one draw per restart (``chain`` = restart), a staged fit one
+draw (models that declare a staged fit, :mod:`~bayesrec.inference.staged`); ADVI draws
 from the fitted approximation (one chain); NUTS keeps its chains.  Data-sized
 deterministics (dims ``obs``) are never stored: prediction recomputes them.
 """
@@ -29,7 +30,7 @@ import pymc as pm
 import xarray as xr
 
 from bayesrec.errors import InputError
-from bayesrec.inference import advi, gibbs, minibatch, nuts
+from bayesrec.inference import advi, gibbs, minibatch, nuts, staged
 from bayesrec.inference import map as map_method
 from bayesrec.inference.checks import training_check, warn_if_degenerate
 from bayesrec.inference.loglik import add_log_likelihood
@@ -52,6 +53,7 @@ _METHODS: dict[str, Any] = {
     "fullrank_advi": SimpleNamespace(Options=advi.FullRankOptions, run=advi.run_fullrank),
     "minibatch_advi": SimpleNamespace(Options=minibatch.Options, run=minibatch.run),
     "gibbs": SimpleNamespace(Options=gibbs.Options, run=gibbs.run),
+    "staged": SimpleNamespace(Options=staged.Options, run=staged.run),
 }
 METHODS = tuple(_METHODS)
 SAMPLERS = nuts.SAMPLERS
@@ -103,7 +105,7 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         registered model's own settings for the method (its spec's ``fit_defaults``, for
         example MMSBM's ten MAP restarts) apply under ``options``, so that every entry
         point (this function, ``make_recommender``, the CLI) gives the same fit.
-    method : {"map", "nuts", "advi", "fullrank_advi", "minibatch_advi", "gibbs"}, optional
+    method : {"map", "nuts", "advi", "fullrank_advi", "minibatch_advi", "gibbs", "staged"}, optional
         Default: the registered model's default method, else "map".
     random_seed : int, optional
         Seed for everything random in the fit.  ``None`` draws one, which is
@@ -129,7 +131,8 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         :class:`~bayesrec.inference.advi.Options`,
         :class:`~bayesrec.inference.advi.FullRankOptions`,
         :class:`~bayesrec.inference.minibatch.Options`,
-        :class:`~bayesrec.inference.gibbs.Options`.
+        :class:`~bayesrec.inference.gibbs.Options`,
+        :class:`~bayesrec.inference.staged.Options`.
 
     Returns
     -------

@@ -9,6 +9,9 @@ let a model-agnostic inference method exploit its structure:
   Gaussian ratings whose factor rows have Gaussian conditionals; the block-Gibbs
   sampler and fold-in read which variables play which role and how they are
   parameterised (PMF, BPMF).
+* :class:`StagedFit`: the model is a mixture whose components can be fitted one at a
+  time, then mixed; the hook returns one point of every free variable
+  (``method="staged"``; MPMA, as its paper fits it).
 
 Inference never asks for a model by name: it asks the model's spec for these
 hooks, and refuses a method when the hook it needs is absent.  They live in the
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pymc as pm
+import xarray as xr
 
-__all__ = ["EMStep", "ExpectedCounts", "FactorStructure"]
+__all__ = ["EMStep", "ExpectedCounts", "FactorStructure", "StagedFit", "StagedPoint"]
 
 #: ``expected_counts(model, point) -> (log_likelihood, {free variable name: counts})``,
 #: ``point`` mapping each free variable's name to its (constrained) value.
@@ -85,3 +89,27 @@ class FactorStructure:
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.
 FactorStructureOf = Callable[[Mapping[str, Any]], FactorStructure]
+
+
+#: ``staged_fit(model, options, seed, progress) -> (point, report)``: ``options`` are the
+#: staged method's validated options, ``progress(stage)`` names each stage as it starts,
+#: ``point`` maps every free variable's name to its (constrained) value and ``report``
+#: describes the stages (stored as the fit's ``staged`` group).
+StagedPoint = Callable[[pm.Model, Mapping[str, Any], int, Callable[[str], None]],
+                       tuple[dict, xr.Dataset]]
+
+
+@dataclass(frozen=True)
+class StagedFit:
+    """How to fit a mixture model in stages: its components one at a time, then the mixture.
+
+    ``fit(model, options, seed, progress)`` reads the data and the model's settings from
+    the model, fits what it fits, and returns one value of every free variable (a point
+    estimate, which :func:`bayesrec.inference.fit` stores as a posterior with one draw)
+    and a report.  It must be deterministic given ``seed``.  The options it receives are
+    the staged method's (``bayesrec.inference.staged.Options``): penalties of the
+    components' least-squares fits, sweeps, folds and EM settings.
+    """
+
+    fit: StagedPoint
+    description: str = ""

@@ -23,9 +23,11 @@ from bayesrec.models._blocks import (
     rating_coords,
     with_biases,
 )
+from bayesrec.models.hooks import StagedFit
 from bayesrec.models.mpma_clusters import mpma_clusters
+from bayesrec.models.mpma_staged import StagedData, staged_mpma
 from bayesrec.models.pmf import POINT_ESTIMATE_FACTOR_SCALE, pmf_default_priors
-from bayesrec.models.registry import FastSettings, register
+from bayesrec.models.registry import BAYESIAN_METHODS, FastSettings, model_info, register
 
 __all__ = ["mpma", "mpma_default_priors", "COMPONENTS"]
 
@@ -142,14 +144,46 @@ def _local_means(components, p: dict, local_prior: str, user_idx, item_idx,
     return means
 
 
+def _priors(ratings: Ratings, factor_scale: float, priors) -> dict[str, float]:
+    """The model's prior settings: the defaults (factor sds scaled) under ``priors``."""
+    defaults = mpma_default_priors(ratings.scale)
+    for key in ("user_factor_sd", "item_factor_sd", "local_factor_sd"):
+        defaults[key] *= factor_scale
+    return merge_priors(defaults, priors, "mpma")
+
+
+def _staged_fit(model: pm.Model, options, seed: int, progress):
+    """MPMA's :class:`~bayesrec.models.hooks.StagedFit`: the paper's procedure
+    (:mod:`bayesrec.models.mpma_staged`) on the model's ratings, clusters and priors."""
+    info = model_info(model)
+    config, ratings = info.config, info.ratings
+    p = _priors(ratings, config["factor_scale"], config["priors"])
+    data = StagedData(
+        user=ratings.user, item=ratings.item, rating=np.asarray(ratings.rating, dtype=float),
+        n_users=ratings.n_users, n_items=ratings.n_items,
+        user_clusters=np.asarray(model["user_cluster_idx"].get_value(), dtype=np.int64),
+        item_clusters=np.asarray(model["item_cluster_idx"].get_value(), dtype=np.int64),
+        n_user_clusters=len(model.coords["user_cluster"]),
+        n_item_clusters=len(model.coords["item_cluster"]),
+        n_factors=len(model.coords["factor"]), components=tuple(model.coords["component"]),
+        local_prior=config["local_prior"], biases=config["biases"])
+    noise_scale = p["noise_beta"] if config["noise_prior"] == "inverse_gamma" else p["noise_sd"]
+    return staged_mpma(data, options, seed, concentration=p["weight_concentration"],
+                       noise_prior=config["noise_prior"], noise_scale=noise_scale,
+                       progress=progress)
+
+
 @register(
     "mpma",
     title="Mixture probabilistic matrix approximation",
     reference="Chen, Li, Lv, Yan, Shang & Chu, MPMA: Mixture Probabilistic Matrix "
               "Approximation for Collaborative Filtering, IJCAI 2016",
     predicts="gaussian",
+    methods=BAYESIAN_METHODS + ("staged",),
     default_method="map",
     presets={"point_estimate": {"factor_scale": POINT_ESTIMATE_FACTOR_SCALE}},
+    staged_fit=StagedFit(_staged_fit, "global component on all ratings, local ones on their "
+                         "clusters' ratings (ridge ALS), weights and sigmas by out-of-fold EM"),
     fast=FastSettings(
         method="map",
         options={"n_factors": 3, "n_user_clusters": 2, "n_item_clusters": 2},
@@ -205,7 +239,10 @@ def mpma(
     and the local ones on the sub-matrices of user / item clusters by SGD, and
     the weights and variances by EM, with Gaussian priors on the factors; we
     write the same three-component Gaussian mixture as one Bayesian model and fit
-    everything jointly (MAP, NUTS or ADVI).  Deviations: we add the shared
+    everything jointly (MAP, NUTS or ADVI), or in stages as the paper does with
+    ``fit(model, "staged")`` (:mod:`bayesrec.models.mpma_staged`: components by
+    ridge ALS, the weights and noise scales by EM on out-of-fold predictions; the
+    joint MAP collapses onto one component, ``benchmarks/README.md``).  Deviations: we add the shared
     biases :math:`m + b_u + c_i` (``biases=False`` drops them); Dirichlet and
     inverse-gamma priors on the weights and noise scales (the inverse gamma keeps
     a point estimate away from the :math:`\sigma_k \to 0` spikes that make a
@@ -277,10 +314,7 @@ def mpma(
         raise InputError(f"noise_prior must be one of {NOISE_PRIORS}, got {noise_prior!r}")
     if local_prior not in LOCAL_PRIORS:
         raise InputError(f"local_prior must be one of {LOCAL_PRIORS}, got {local_prior!r}")
-    defaults = mpma_default_priors(ratings.scale)
-    for key in ("user_factor_sd", "item_factor_sd", "local_factor_sd"):
-        defaults[key] *= factor_scale
-    p = merge_priors(defaults, priors, "mpma")
+    p = _priors(ratings, factor_scale, priors)
     n_user_clusters = check_positive_int(n_user_clusters, "n_user_clusters",
                                          maximum=max(ratings.n_users, 1))
     n_item_clusters = check_positive_int(n_item_clusters, "n_item_clusters",

@@ -30,7 +30,7 @@ import pymc as pm
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
-from bayesrec.models.hooks import EMStep, FactorStructureOf
+from bayesrec.models.hooks import EMStep, FactorStructureOf, StagedFit
 
 __all__ = [
     "BAYESIAN_METHODS",
@@ -93,6 +93,8 @@ class ModelSpec:
         The E-step of EM, for Dirichlet mixtures (MAP by EM).
     factor_structure : callable or None
         ``config -> FactorStructure``, for the block-Gibbs sampler and fold-in.
+    staged_fit : StagedFit or None
+        The model's recipe for fitting its components in stages (``method="staged"``).
     """
 
     name: str
@@ -109,6 +111,7 @@ class ModelSpec:
     fast: FastSettings = field(default_factory=FastSettings)
     em_step: EMStep | None = None
     factor_structure: FactorStructureOf | None = None
+    staged_fit: StagedFit | None = None
 
     def options(self) -> dict[str, Any]:
         """The factory's (or class's) keyword options with their defaults."""
@@ -179,7 +182,8 @@ def register(name: str, *, kind: Literal["bayesian", "baseline"] = "bayesian", t
              methods: tuple[str, ...] | None = None, default_method: str | None = None,
              fit_defaults: Mapping | None = None, presets: Mapping | None = None,
              fast: FastSettings | None = None, em_step: EMStep | None = None,
-             factor_structure: FactorStructureOf | None = None):
+             factor_structure: FactorStructureOf | None = None,
+             staged_fit: StagedFit | None = None):
     """Class/function decorator adding a model to the registry under ``name``.
 
     A decorated factory, called directly (``pmf(ratings, n_factors=5)``), is
@@ -197,6 +201,7 @@ def register(name: str, *, kind: Literal["bayesian", "baseline"] = "bayesian", t
             methods=ms, default_method=default_method or ms[0],
             fit_defaults=dict(fit_defaults or {}), presets=dict(presets or {}),
             fast=fast or FastSettings(), em_step=em_step, factor_structure=factor_structure,
+            staged_fit=staged_fit,
         )
         if kind == "baseline":
             return obj
