@@ -41,6 +41,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from _common import one_hot_pairs
 
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.data.simulate import simulate_ratings
@@ -100,7 +101,6 @@ def trace_diagnostics(dt: xr.DataTree, test, pair_sample: np.ndarray) -> dict:
 def run_myfm(split, seed: int) -> dict | None:
     try:
         import myfm
-        import scipy.sparse as sps
     except ImportError:
         print("myfm is not installed (pip install myfm): skipping the myFM row",
               file=sys.stderr)
@@ -109,10 +109,7 @@ def run_myfm(split, seed: int) -> dict | None:
     n_users, n_items = train.n_users, train.n_items
 
     def one_hot(r):
-        n = r.n_ratings
-        rows = np.concatenate([np.arange(n), np.arange(n)])
-        cols = np.concatenate([r.user, n_users + r.item])
-        return sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, n_users + n_items))
+        return one_hot_pairs(r, n_users, n_items)
 
     start = time.perf_counter()
     fm = myfm.MyFMRegressor(rank=10, random_seed=seed)

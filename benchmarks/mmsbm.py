@@ -37,6 +37,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _common import fold_summary  # noqa: E402
 
 from bayesrec.diagnostics.mmsbm import package_probabilities  # noqa: E402
 from bayesrec.errors import InputError  # noqa: E402
@@ -115,19 +116,7 @@ def warm_up(splits, cfg: dict) -> None:
 # table
 # ---------------------------------------------------------------------------------------------
 def summary_table(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    out = []
-    for name, group in frame.groupby("row", sort=False):
-        line = {"row": name, "folds": len(group)}
-        for col in METRICS:
-            values = group[col].to_numpy(dtype=float)
-            digits = 1 if col == "fit_seconds" else 4
-            sd = f" ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else ""
-            line[col] = f"{values.mean():.{digits}f}{sd}"
-        if "time_ratio" in group and group["time_ratio"].notna().any():
-            line["time ratio (median)"] = f"{group['time_ratio'].median():.2f}"
-        out.append(line)
-    return pd.DataFrame(out).fillna("")
+    return fold_summary(rows, METRICS, ratio="time_ratio")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import fold_summary
 
 from bayesrec.errors import InputError
 from bayesrec.evaluation import MOVIELENS_FOLDS, load_dataset, provenance, write_json
@@ -104,17 +105,7 @@ def fold_rows(train, test, seed: int, say, lbfgs: bool) -> tuple[list[dict], dic
 
 
 def summary(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    out = []
-    for name, group in frame.groupby("row", sort=False):
-        line = {"row": name, "folds": len(group)}
-        for col in METRICS:
-            values = group[col].to_numpy(dtype=float)
-            digits = 1 if col == "fit_seconds" else 4
-            sd = f" ± {values.std(ddof=1):.{digits}f}" if len(values) > 1 else ""
-            line[col] = f"{values.mean():.{digits}f}{sd}"
-        out.append(line)
-    return pd.DataFrame(out)
+    return fold_summary(rows, METRICS)
 
 
 def verdict(rows: list[dict]) -> dict:

@@ -40,6 +40,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+from _common import one_hot_pairs
 
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.errors import InputError
@@ -66,7 +67,6 @@ def level_scores(prob: np.ndarray, test) -> dict:
 def run_myfm(split, seed: int, n_iter: int, n_kept: int) -> dict | None:
     try:
         import myfm
-        import scipy.sparse as sps
     except ImportError:
         print("myfm is not installed (pip install myfm, or .[bench]): skipping the myFM row",
               file=sys.stderr)
@@ -75,10 +75,7 @@ def run_myfm(split, seed: int, n_iter: int, n_kept: int) -> dict | None:
     n_users, n_items = train.n_users, train.n_items
 
     def one_hot(r):
-        n = r.n_ratings
-        rows = np.concatenate([np.arange(n), np.arange(n)])
-        cols = np.concatenate([r.user, n_users + r.item])
-        return sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, n_users + n_items))
+        return one_hot_pairs(r, n_users, n_items)
 
     start = time.perf_counter()
     fm = myfm.MyFMOrderedProbit(rank=10, random_seed=seed)

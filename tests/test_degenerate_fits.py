@@ -23,6 +23,7 @@ from bayesrec.models import build_model
 from bayesrec.recommenders import make_recommender
 
 
+@pytest.mark.agreement
 def test_a_fit_worse_than_the_global_mean_on_its_training_data_is_flagged():
     ratings, _ = simulate_ratings(200, 150, 6000, seed=0)
     train = holdout(ratings, 0.2, seed=0).train

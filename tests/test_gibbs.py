@@ -312,6 +312,7 @@ def _agree(a: xr.DataArray, b: xr.DataArray, z: float = 4.0) -> bool:
     return abs(float(a.mean()) - float(b.mean())) < z * se
 
 
+@pytest.mark.agreement
 def test_gibbs_agrees_with_nuts(nuts_fit, gibbs_fit, data):
     n, g = _norms(nuts_fit), _norms(gibbs_fit)
     for var in n.data_vars:

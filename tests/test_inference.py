@@ -111,6 +111,7 @@ def test_pmf_methods_recover_truth(fits, data, method):
     assert corr > 0.9, (method, corr)
 
 
+@pytest.mark.agreement
 def test_bpmf_nuts_recovers_truth(data):
     train, test, truth = data
     model = build_model("bpmf", train, n_factors=2)
@@ -124,6 +125,7 @@ def test_bpmf_nuts_recovers_truth(data):
     assert 0.3 < sd < 1.5
 
 
+@pytest.mark.agreement
 def test_fullrank_advi_agrees_with_nuts(fits, pmf_model, data):
     """Full-rank ADVI (from a mean-field fit, correlations fitted with averaged
     gradients): a better ELBO than the mean-field start, and NUTS's noise sd and

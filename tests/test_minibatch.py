@@ -66,6 +66,7 @@ def simulated():
     return split.train, split.test, build_model("pmf", split.train, n_factors=2)
 
 
+@pytest.mark.agreement
 def test_minibatch_advi_matches_full_batch_advi(simulated):
     train, test, model = simulated
 

@@ -352,6 +352,7 @@ def test_aligning_group_labels_changes_no_prediction(map_fit, split):
 # ---------------------------------------------------------------------------------------------
 # a posterior method and the command line
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.agreement
 def test_nuts_posterior_agrees_with_map_and_carries_uncertainty():
     # one small NUTS fit (nutpie compiles the model: the slowest test of this file)
     ratings, _ = simulate_mmsbm(40, 50, 1200, n_user_groups=2, n_item_groups=2,

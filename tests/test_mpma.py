@@ -138,7 +138,7 @@ def mixture():
 
 @pytest.mark.parametrize("method, options", [
     ("map", {"init": "initial_point"}),
-    ("nuts", {"draws": 300, "tune": 300, "chains": 2}),
+    pytest.param("nuts", {"draws": 300, "tune": 300, "chains": 2}, marks=pytest.mark.agreement),
 ])
 def test_weights_and_scales_are_recovered_given_the_component_means(mixture, method, options):
     """Tolerances: weights within 0.04 (the components' shares of 2,500 ratings have a

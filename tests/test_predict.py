@@ -140,8 +140,10 @@ def test_memory_is_bounded_by_the_block_not_by_the_pairs(keen, pmf_map):
     finally:
         tracemalloc.stop()
     all_draws = 60_000 * 200 * 8
-    assert peak < 25e6, peak / 1e6
-    assert peak < all_draws / 4
+    # the prediction itself holds ~16 numbers per pair (7.7 MB) and the level
+    # probabilities 5 more (2.4 MB); the rest is one block's working memory
+    assert peak < 30e6, peak / 1e6
+    assert peak < all_draws / 3
     default = predict(pmf_map, users, items)
     np.testing.assert_array_equal(small["mean"].values, default["mean"].values)
     np.testing.assert_array_equal(small["expected"].values, default["expected"].values)
