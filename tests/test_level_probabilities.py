@@ -119,3 +119,14 @@ def test_a_continuous_scale_has_no_level_probabilities():
     pred = rec.predict(ratings.user_ids[:5], ratings.item_ids[:5])
     assert "prob" not in pred
     assert np.isnan(log_predictive_density(pred, ratings.subset(np.arange(5))))
+
+
+def test_levels_far_in_a_tail_keep_their_tiny_probability():
+    """Found before: PMF MAP on MovieLens u1 scored lpd -inf, since a level far in the
+    upper tail got 1 - 1 = 0; masses above the centre come from the survival function."""
+    scale = RatingScale.integers(1, 5)
+    prob = normal_level_probabilities([1.5], [0.2], scale)[0]
+    want = [stats.norm.sf(3.5, 1.5, 0.2) - stats.norm.sf(4.5, 1.5, 0.2),
+            stats.norm.sf(4.5, 1.5, 0.2)]
+    np.testing.assert_allclose(prob[3:], want, rtol=1e-9)
+    assert (prob > 0).all()

@@ -210,8 +210,15 @@ def normal_level_probabilities(mean, sd, scale: RatingScale) -> np.ndarray:
     sd = np.broadcast_to(np.asarray(sd, dtype=float), mean.shape[:1])[:, None]
     edges = scale.edges[None, :]
     safe = np.where(sd > 0, sd, 1.0)
-    cdf = np.where(sd > 0, ndtr((edges - mean) / safe), (edges >= mean).astype(float))
-    return probabilities_from_cdf(cdf)
+    z = (edges - mean) / safe
+    cdf = np.where(sd > 0, ndtr(z), (edges >= mean).astype(float))
+    sf = np.where(sd > 0, ndtr(-z), (edges < mean).astype(float))
+    below = probabilities_from_cdf(cdf)
+    pad = np.ones_like(z[:, :1])
+    sf_full = np.concatenate([pad, sf, 0 * pad], axis=1)
+    above = np.maximum(sf_full[:, :-1] - sf_full[:, 1:], 0.0)
+    upper_z = np.concatenate([z, pad], axis=1)  # each interval from its accurate side
+    return np.where(upper_z <= 0, below, above)
 
 
 def level_summary(prob: np.ndarray, scale: RatingScale) -> dict[str, np.ndarray]:

@@ -157,6 +157,20 @@ def rating_variable(model: pm.Model):
                      f"observed variable ({[rv.name for rv in model.observed_RVs]})")
 
 
+def _interval_masses(cdf, sf, z):
+    """Masses of the intervals between edges (axis 0) from the CDF and the survival function
+    at the edges, each interval from the side where it is accurate: ``cdf(b) - cdf(a)``
+    below the centre (``z < 0`` at the upper edge), ``sf(a) - sf(b)`` above it, so a level
+    far in the upper tail keeps its tiny mass instead of ``1 - 1 = 0``."""
+    zeros, ones = pt.zeros_like(cdf[:1]), pt.ones_like(cdf[:1])
+    cdf = pt.concatenate([zeros, cdf, ones], axis=0)
+    sf = pt.concatenate([ones, sf, zeros], axis=0)
+    upper_z = pt.concatenate([z, ones], axis=0)  # z at each interval's upper edge
+    low = cdf[1:] - cdf[:-1]
+    high = sf[:-1] - sf[1:]
+    return pt.clip(pt.switch(upper_z <= 0, low, high), 0.0, 1.0)
+
+
 def _level_probabilities(model: pm.Model, edges: np.ndarray):
     """``(obs, level)``: the observed rating distribution's mass between ``edges``."""
     rv = rating_variable(model)
@@ -166,8 +180,8 @@ def _level_probabilities(model: pm.Model, edges: np.ndarray):
     if isinstance(rv.owner.op, NormalRV):  # the common case, by erfc: 3x faster than logcdf
         loc, scale = rv.owner.inputs[-2:]
         loc = loc + pt.zeros_like(like, dtype="float64")
-        cdf = pt.stack([0.5 * pt.erfc((loc - edge) / (scale * np.sqrt(2.0))) for edge in edges],
-                       axis=0)
+        z = pt.stack([(edge - loc) / (scale * np.sqrt(2.0)) for edge in edges], axis=0)
+        return _interval_masses(0.5 * pt.erfc(-z), 0.5 * pt.erfc(z), z).T
     else:
         try:
             cdf = pt.stack([pt.exp(pm.logcdf(rv, pt.full_like(like, edge, dtype="float64"),

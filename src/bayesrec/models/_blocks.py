@@ -253,12 +253,17 @@ def ordinal_probs(eta, cutpoints, likelihood: str):
     eta = pt.shape_padright(pt.as_tensor_variable(eta))
     centred = cutpoints - eta
     if likelihood == "ordered_probit":
-        cdf = 0.5 * pt.erfc(-centred / np.sqrt(2.0))
+        cdf, sf = 0.5 * pt.erfc(-centred / np.sqrt(2.0)), 0.5 * pt.erfc(centred / np.sqrt(2.0))
     else:
-        cdf = pt.sigmoid(centred)
+        cdf, sf = pt.sigmoid(centred), pt.sigmoid(-centred)
     zeros = pt.zeros_like(cdf[..., :1])
-    padded = pt.concatenate([zeros, cdf, zeros + 1.0], axis=-1)
-    return pt.maximum(padded[..., 1:] - padded[..., :-1], 0.0)
+    cdf = pt.concatenate([zeros, cdf, zeros + 1.0], axis=-1)
+    sf = pt.concatenate([zeros + 1.0, sf, zeros], axis=-1)
+    upper = pt.concatenate([centred, zeros + 1.0], axis=-1)  # c_k - eta at each upper edge
+    # each level from the side where it is accurate: a level far in the upper tail keeps
+    # its tiny probability instead of 1 - 1 = 0
+    return pt.maximum(pt.switch(upper <= 0, cdf[..., 1:] - cdf[..., :-1],
+                                sf[..., :-1] - sf[..., 1:]), 0.0)
 
 
 def _ordinal_logp(value, eta, cutpoints, likelihood):
