@@ -98,7 +98,8 @@ def test_baseline_scores_are_those_of_its_normal_predictive(planted, biases):
     loc = biases.predict(list(user) * 2, ["planted", "planted"])["expected"].values[0]
     sd = biases.residual_sd_
     prob = biases.recommend(user, n=1, by="prob_at_least", threshold=4)
-    assert prob["score"].item() == pytest.approx(stats.norm.sf((4 - loc) / sd))
+    # "rating >= 4" on the 1..5 scale: levels 4 and 5, the mass above 3.5 (as predict's prob)
+    assert prob["score"].item() == pytest.approx(stats.norm.sf((3.5 - loc) / sd))
     low = biases.recommend(user, n=1, by="quantile", q=0.1)
     assert low["score"].item() == pytest.approx(loc + sd * stats.norm.ppf(0.1))
     assert low["mean"].item() == 5.0
@@ -117,9 +118,9 @@ def test_posterior_scores_agree_with_the_predictive_draws(planted, pmf_map):
 
 
 def test_score_ties_are_broken_by_the_expected_rating(planted, pmf_map):
-    """With few draws many items reach P(rating >= 2) = 1: they come by expected rating."""
+    """Every item has P(rating >= 1) = 1: they come by expected rating."""
     _, keen = planted
-    top = recommend(pmf_map, keen[:3], n=12, by="prob_at_least", threshold=2, point_draws=20,
+    top = recommend(pmf_map, keen[:3], n=12, by="prob_at_least", threshold=1, point_draws=20,
                     exclude_rated=False)
     for row in range(3):
         scores, means = top["score"].values[row], top["mean"].values[row]

@@ -31,7 +31,7 @@ from scipy.special import ndtr, ndtri
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 
-__all__ = ["BY", "RankBy", "check_n", "rank_by", "scores_from_draws", "scores_from_levels",
+__all__ = ["BY", "RankBy", "check_n", "latent_threshold", "rank_by", "scores_from_draws", "scores_from_levels",
            "scores_from_normal", "scores_from_uniform", "top_n_from_scores"]
 
 #: What a ranking can be based on.
@@ -106,10 +106,30 @@ def rank_by(by="mean", threshold=None, q=None) -> RankBy:
 # ---------------------------------------------------------------------------------------------
 # the score of each kind of predictive
 # ---------------------------------------------------------------------------------------------
-def scores_from_draws(draws, rank: RankBy, low: float, high: float) -> np.ndarray:
-    """Scores from predictive draws (samples x pairs) of the latent (unclipped) rating."""
+def latent_threshold(threshold: float, levels=None) -> float:
+    """The continuous value a latent rating must reach for "rating >= threshold": on a
+    discrete scale the edge below the lowest level at or above ``threshold`` (the midpoint
+    with the level beneath, as the level probabilities of a prediction read a continuous
+    predictive), so that ``P(rating >= 4)`` is the mass of levels 4 and 5; on a
+    continuous scale ``threshold`` itself."""
+    if levels is None:
+        return threshold
+    levels = np.asarray(levels, dtype=float)
+    at_or_above = np.flatnonzero(levels >= threshold - _TOL)
+    if len(at_or_above) == 0:
+        return np.inf
+    k = at_or_above[0]
+    return -np.inf if k == 0 else float((levels[k - 1] + levels[k]) / 2)
+
+
+def scores_from_draws(draws, rank: RankBy, low: float, high: float,
+                      levels=None) -> np.ndarray:
+    """Scores from predictive draws (samples x pairs) of the latent (unclipped) rating;
+    ``levels``: the scale's levels (discrete scales, see :func:`latent_threshold`)."""
     draws = np.asarray(draws, dtype=float)
     if rank.by == "prob_at_least":
+        if levels is not None:
+            return (draws >= latent_threshold(rank.threshold, levels)).mean(0)
         return (np.clip(draws, low, high) >= rank.threshold - _TOL).mean(0)
     if rank.by == "quantile":
         sorted_ = np.sort(draws, axis=0)
@@ -125,16 +145,18 @@ def scores_from_levels(prob, levels, rank: RankBy) -> np.ndarray:
     prob = np.asarray(prob, dtype=float)
     prob = prob / prob.sum(-1, keepdims=True)
     levels = np.asarray(levels, dtype=float)
-    if rank.by == "prob_at_least":
-        return prob[:, levels >= rank.threshold - _TOL].sum(-1)
+    if rank.by == "prob_at_least":  # rounded: sums that differ in the last bits are ties
+        return np.round(prob[:, levels >= rank.threshold - _TOL].sum(-1), 12)
     if rank.by == "quantile":
         index = (np.cumsum(prob, -1) < rank.q - 1e-12).sum(-1)
         return levels[np.minimum(index, len(levels) - 1)]
     return prob @ levels
 
 
-def scores_from_normal(loc, sd, rank: RankBy, low: float, high: float) -> np.ndarray:
-    """Scores of a Gaussian predictive ``Normal(loc, sd)`` clipped to ``[low, high]``."""
+def scores_from_normal(loc, sd, rank: RankBy, low: float, high: float,
+                       levels=None) -> np.ndarray:
+    """Scores of a Gaussian predictive ``Normal(loc, sd)`` clipped to ``[low, high]``;
+    ``levels``: the scale's levels (discrete scales, see :func:`latent_threshold`)."""
     loc = np.asarray(loc, dtype=float)
     sd = np.broadcast_to(np.asarray(sd, dtype=float), loc.shape)
     if rank.by == "prob_at_least":
@@ -142,9 +164,10 @@ def scores_from_normal(loc, sd, rank: RankBy, low: float, high: float) -> np.nda
             return np.ones_like(loc)
         if rank.threshold > high + _TOL:
             return np.zeros_like(loc)
+        threshold = latent_threshold(rank.threshold, levels)
         safe = np.where(sd > 0, sd, 1.0)
-        return np.where(sd > 0, ndtr((loc - rank.threshold) / safe),
-                        (loc >= rank.threshold).astype(float))
+        return np.where(sd > 0, ndtr((loc - threshold) / safe),
+                        (loc >= threshold).astype(float))
     if rank.by == "quantile":
         return loc + sd * ndtri(rank.q)
     return loc.copy()

@@ -91,6 +91,10 @@ def _resolve_method(model: pm.Model, method: str | None) -> str:
     return method
 
 
+#: Methods whose fit is a point (one draw per chain), not a posterior.
+POINT_METHODS = ("map", "staged")
+
+
 def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None = None,
         progressbar: bool | None = None, log_likelihood: bool = False,
         max_memory: int | float | str | None = "auto",
@@ -145,6 +149,11 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         raise InputError(f"log_likelihood must be True or False, got {log_likelihood!r}")
     ratings_of_model(model)  # a model off the data convention is refused before any work
     method = _resolve_method(model, method)
+    if log_likelihood and method in POINT_METHODS:
+        raise InputError(
+            f"log_likelihood=True adds the pointwise log-likelihood of posterior draws for "
+            f"ArviZ's LOO, but method {method!r} gives a point, not a posterior: LOO needs "
+            "draws (use nuts, gibbs or advi)")
     opts = method_options(method, model, **options)
     check_memory(model, method, opts, max_memory)
     seed = check_seed(random_seed)

@@ -147,11 +147,13 @@ def _collapse_warning(report: xr.Dataset) -> None:
     if (gain < COLLAPSE_GAIN).all():
         warnings.warn(
             f"MAP collapsed: at the optimum the factor matrices (RMS entry {rms.max():.2g}) "
-            f"change the training RMSE by only {-gain.max():+.2g} against the model without "
-            "them, so this point estimate predicts like a biases model (or worse). A prior "
+            f"lower the training RMSE by {gain.max():.2g} against the model without them (a "
+            "negative number: they raise it), so this point estimate predicts like a biases "
+            "model (or worse). A prior "
             "that shrinks the factors harder than the data can pull them does this (few "
-            "ratings, or the point_estimate preset): try the default prior, more restarts, or "
-            "a posterior method (advi, nuts, gibbs).", FitWarning, stacklevel=4)
+            "ratings, or the point_estimate preset): try a weaker factor prior (a larger "
+            "factor sd in priors=, or without the preset), more restarts, or a posterior "
+            "method (advi, nuts, gibbs).", FitWarning, stacklevel=4)
 
 
 def _combine_restarts(all_chains: xr.Dataset, reports: list[dict], opts: dict,

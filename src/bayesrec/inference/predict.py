@@ -213,6 +213,16 @@ def _prob_evaluator(model: pm.Model, scale) -> DrawEvaluator | None:
     return draw_evaluator(model, (), level_edges=scale.edges)
 
 
+def _prob_posterior(model: pm.Model, evaluator: DrawEvaluator, draws) -> xr.Dataset:
+    """The draws the level probabilities average over: every distinct draw for a model's
+    own ``prob``, at most :data:`LEVEL_PROB_DRAWS` for a continuous likelihood's masses."""
+    posterior = draws.distinct(evaluator.inputs)
+    if "prob" in model.named_vars:
+        return posterior
+    kept = thin_index(posterior.sizes["chain"], posterior.sizes["draw"], LEVEL_PROB_DRAWS)
+    return posterior if kept is None else posterior.isel(draw=kept)
+
+
 def _posterior_mean(evaluator: DrawEvaluator, name: str, posterior: xr.Dataset,
                     n_pairs: int) -> np.ndarray:
     """Posterior mean of a deterministic (e.g. the level probabilities ``prob``) for the
@@ -320,11 +330,7 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
     columns = sample_columns(draws.posterior, sampler.inputs)
     prob_of = _prob_evaluator(model, scale)
     if prob_of is not None:
-        prob_posterior = prob_draws.distinct(prob_of.inputs)
-        if "prob" not in model.named_vars:  # a continuous likelihood's level masses
-            kept = thin_index(prob_posterior.sizes["chain"], prob_posterior.sizes["draw"],
-                              LEVEL_PROB_DRAWS)
-            prob_posterior = prob_posterior if kept is None else prob_posterior.isel(draw=kept)
+        prob_posterior = _prob_posterior(model, prob_of, prob_draws)
     n = len(users)
     step = _block_size(block_size, draws.n)
     summary = DrawSummary(n, scale, with_prob=prob_of is not None, keep_draws=keep_draws,
@@ -389,12 +395,29 @@ class _ItemScorer:
             self.sampler = forward_sampler(self.model, self.draws.posterior)
             self.sampler.reseed(seed)
             self.columns = sample_columns(self.draws.posterior, self.sampler.inputs)
-        self.categorical = "prob" in self.model.named_vars
+        self.seed = int(seed)
+        # level probabilities rank categorical models, and "rating >= threshold" of every
+        # model on a discrete scale (the masses predict reports, not a count of draws)
+        self.by_levels = ("prob" in self.model.named_vars
+                          or (rank.by == "prob_at_least" and self.scale.levels is not None))
 
     def users_per_block(self, block_size: int | None) -> int:
         """Users whose items make one block of pairs (at least one user)."""
         samples = self.draws.n if self.rank.needs_draws else 1
         return max(1, _block_size(block_size, samples) // self.n_items)
+
+    def _user_draws(self, codes: np.ndarray) -> dict[str, np.ndarray]:
+        """Predictive draws of every item for the users ``codes`` (the model's pairs are
+        theirs), each user's from its own stream seeded by (seed, user): a user's ranking
+        does not depend on which other users are asked for with it."""
+        n = self.n_items
+        parts = []
+        for code in codes:
+            self.sampler.reseed(int(np.random.SeedSequence([self.seed, int(code)])
+                                    .generate_state(1)[0]))
+            with swapped_pairs(self.model, np.full(n, code), np.arange(n)):
+                parts.append(self.sampler.draws(self.columns, n, self.draws.index))
+        return {name: np.concatenate([p[name] for p in parts], axis=-1) for name in parts[0]}
 
     def scores(self, codes: np.ndarray) -> dict[str, np.ndarray]:
         """``score``, ``expected`` and ``sd`` (of the expected rating), users x items."""
@@ -406,17 +429,19 @@ class _ItemScorer:
             score = expected
         else:
             with swapped_pairs(self.model, ucodes, icodes), quiet_pymc():
-                out = self.sampler.draws(self.columns, len(ucodes), self.draws.index)
-                if self.categorical:
-                    evaluator = draw_evaluator(self.model, ("prob",))
+                out = self._user_draws(codes)
+                if self.by_levels:
+                    evaluator = _prob_evaluator(self.model, self.scale)
                     prob = _posterior_mean(evaluator, "prob",
-                                           self.draws.distinct(evaluator.inputs), len(ucodes))
+                                           _prob_posterior(self.model, evaluator, self.draws),
+                                           len(ucodes))
             mu = out["mu"]
             expected = mu.mean(0)
             sd = mu.std(0, ddof=1) if mu.shape[0] > 1 else np.zeros(len(ucodes))
-            score = (scores_from_levels(prob, self.scale.levels, self.rank) if self.categorical
+            score = (scores_from_levels(prob, self.scale.levels, self.rank) if self.by_levels
                      else scores_from_draws(_rating_values(out["rating"], self.scale), self.rank,
-                                            self.scale.low, self.scale.high))
+                                            self.scale.low, self.scale.high,
+                                            self.scale.levels))
         shape = (len(codes), self.n_items)
         return {"score": score.reshape(shape), "expected": expected.reshape(shape),
                 "sd": sd.reshape(shape)}

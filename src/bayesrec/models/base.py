@@ -101,7 +101,7 @@ class Recommender(abc.ABC):
         elif "rating" in pred:
             draws = pred["rating"].transpose("chain", "draw", "pair").values
             score = scores_from_draws(draws.reshape(-1, draws.shape[-1]), rank,
-                                      train.scale.low, train.scale.high)
+                                      train.scale.low, train.scale.high, train.scale.levels)
         else:
             raise InputError(f"{type(self).__name__} predicts no distribution to rank by "
                              f"{rank.by!r}; rank by='mean'")

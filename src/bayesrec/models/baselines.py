@@ -108,7 +108,7 @@ class _PlugIn(Recommender):
         pred = self.predict_codes(user_codes, item_codes)
         expected = pred["expected"].values
         return {"score": scores_from_normal(expected, self.residual_sd_, rank, train.scale.low,
-                                            train.scale.high),
+                                            train.scale.high, train.scale.levels),
                 "expected": expected, "mean": pred["mean"].values, "sd": pred["sd"].values}
 
 
