@@ -35,7 +35,9 @@ def _label(row: str) -> str:
     if row in _TITLES:
         return _TITLES[row]
     model, method = row.split("/")
-    return f"{model.upper()} {method.replace('_', ' ').upper() if method != 'gibbs' else 'Gibbs'}"
+    names = {"gibbs": "Gibbs", "staged": "staged", "fullrank_advi": "full-rank ADVI",
+             "minibatch_advi": "minibatch ADVI"}
+    return f"{model.upper()} {names.get(method, method.upper())}"
 
 
 def _number(value, fmt: str) -> str:

@@ -25,3 +25,18 @@ def test_the_table_lists_every_method_of_every_model():
     table = model_table()
     assert "minibatch_advi" in table.split("`pmf`")[1].split("\n")[0]
     assert "minibatch_advi" in table.split("`bpmf`")[1].split("\n")[0]
+
+
+def test_the_benchmark_tables_are_their_records():
+    """Every figure of a generated benchmark table comes from its JSON record."""
+    import importlib.util
+
+    path = REPO_ROOT / "benchmarks" / "readme_figures.py"
+    spec = importlib.util.spec_from_file_location("readme_figures", path)
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    readme = (REPO_ROOT / "README.md").read_text()
+    for name in figures.TABLES:
+        assert figures.current(readme, name) == figures.render(name), (
+            f"the README's {name} table differs from its record: run "
+            "python benchmarks/readme_figures.py")
