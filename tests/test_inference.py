@@ -146,6 +146,7 @@ def test_fullrank_advi_agrees_with_nuts(fits, pmf_model, data):
     assert np.corrcoef(nuts_mean, full_mean)[0, 1] > 0.95
 
 
+@pytest.mark.agreement  # 30 s: a long ADVI run until the loss climbs
 def test_a_diverging_variational_fit_raises(pmf_model):
     """A loss that rises well above its best window stops the fit with FitError
     (here full rank with a learning rate fifty times the default)."""
