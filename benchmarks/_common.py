@@ -3,18 +3,45 @@ folder on the path)."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 
 
-def one_hot_pairs(ratings, n_users: int, n_items: int):
-    """myFM's design matrix of (user, item) pairs: one-hot user columns, then item columns."""
+def import_myfm(hint: str = "pip install myfm"):
+    """The ``myfm`` module, or None with a message that its row is skipped."""
+    try:
+        import myfm
+    except ImportError:
+        print(f"myfm is not installed ({hint}): skipping the myFM row", file=sys.stderr)
+        return None
+    return myfm
+
+
+def one_hot_pairs(ratings, universe):
+    """myFM's design matrix of the (user, item) pairs of ``ratings``: one-hot user columns,
+    then item columns, over the id universe of ``universe`` (the training ratings)."""
     import scipy.sparse as sps
 
-    n = ratings.n_ratings
+    n, n_users = ratings.n_ratings, universe.n_users
     rows = np.concatenate([np.arange(n), np.arange(n)])
     cols = np.concatenate([ratings.user, n_users + ratings.item])
-    return sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, n_users + n_items))
+    return sps.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, n_users + universe.n_items))
+
+
+def movielens_or_none(script: str, data_home, folds):
+    """``(dataset, splits)`` of MovieLens 100K's ``folds``, or None after saying that the
+    data is not available (the benchmark then has nothing to do)."""
+    from bayesrec.errors import InputError
+    from bayesrec.evaluation import load_dataset
+
+    try:
+        return load_dataset("ml-100k", data_home=data_home, folds=folds)
+    except (InputError, FileNotFoundError) as exc:
+        print(f"benchmarks/{script}: MovieLens 100K is not available, nothing to do.\n{exc}",
+              file=sys.stderr)
+        return None
 
 
 def fold_summary(rows: list[dict], metrics, *, ratio: str | None = None) -> pd.DataFrame:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from _common import movielens_or_none
 
-from bayesrec.errors import InputError
-from bayesrec.evaluation import MOVIELENS_FOLDS, evaluate, load_dataset, provenance, write_json
+from bayesrec.evaluation import MOVIELENS_FOLDS, evaluate, provenance, write_json
 from bayesrec.models import list_models
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "baselines.json"
@@ -45,12 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     folds = [f.strip() for f in args.folds.split(",") if f.strip()]
-    try:
-        dataset, splits = load_dataset("ml-100k", data_home=args.data_home, folds=folds)
-    except (InputError, FileNotFoundError) as exc:
-        print(f"benchmarks/baselines.py: MovieLens 100K is not available, nothing to do.\n{exc}",
-              file=sys.stderr)
+    loaded = movielens_or_none("baselines.py", args.data_home, folds)
+    if loaded is None:
         return 0
+    dataset, splits = loaded
 
     results = {}
     for spec in list_models(kind="baseline"):

@@ -41,7 +41,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from _common import one_hot_pairs
+from _common import import_myfm, one_hot_pairs
 
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.data.simulate import simulate_ratings
@@ -99,17 +99,14 @@ def trace_diagnostics(dt: xr.DataTree, test, pair_sample: np.ndarray) -> dict:
 # the rows
 # ---------------------------------------------------------------------------------------------
 def run_myfm(split, seed: int) -> dict | None:
-    try:
-        import myfm
-    except ImportError:
-        print("myfm is not installed (pip install myfm): skipping the myFM row",
-              file=sys.stderr)
+    myfm = import_myfm("pip install myfm")
+    if myfm is None:
         return None
     train, test = split.train, split.test
     n_users, n_items = train.n_users, train.n_items
 
     def one_hot(r):
-        return one_hot_pairs(r, n_users, n_items)
+        return one_hot_pairs(r, train)
 
     start = time.perf_counter()
     fm = myfm.MyFMRegressor(rank=10, random_seed=seed)

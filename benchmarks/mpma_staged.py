@@ -37,10 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import fold_summary
+from _common import fold_summary, movielens_or_none
 
-from bayesrec.errors import InputError
-from bayesrec.evaluation import MOVIELENS_FOLDS, load_dataset, provenance, write_json
+from bayesrec.evaluation import MOVIELENS_FOLDS, provenance, write_json
 from bayesrec.inference import fit, method_defaults, predict
 from bayesrec.metrics import score
 from bayesrec.models import build_model
@@ -143,12 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON output file")
     args = parser.parse_args(argv)
     folds = [f.strip() for f in args.folds.split(",") if f.strip()]
-    try:
-        dataset, splits = load_dataset("ml-100k", data_home=args.data_home, folds=folds)
-    except (InputError, FileNotFoundError) as exc:
-        print(f"benchmarks/mpma_staged.py: MovieLens 100K is not available, nothing to do.\n"
-              f"{exc}", file=sys.stderr)
+    loaded = movielens_or_none("mpma_staged.py", args.data_home, folds)
+    if loaded is None:
         return 0
+    dataset, splits = loaded
     lbfgs_folds = {f.strip() for f in args.lbfgs_folds.split(",") if f.strip()}
     rows, details = [], {}
     for split in splits:

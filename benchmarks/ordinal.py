@@ -40,7 +40,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from _common import one_hot_pairs
+from _common import import_myfm, one_hot_pairs
 
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.errors import InputError
@@ -65,17 +65,14 @@ def level_scores(prob: np.ndarray, test) -> dict:
 
 
 def run_myfm(split, seed: int, n_iter: int, n_kept: int) -> dict | None:
-    try:
-        import myfm
-    except ImportError:
-        print("myfm is not installed (pip install myfm, or .[bench]): skipping the myFM row",
-              file=sys.stderr)
+    myfm = import_myfm("pip install myfm, or .[bench]")
+    if myfm is None:
         return None
     train, test = split.train, split.test
     n_users, n_items = train.n_users, train.n_items
 
     def one_hot(r):
-        return one_hot_pairs(r, n_users, n_items)
+        return one_hot_pairs(r, train)
 
     start = time.perf_counter()
     fm = myfm.MyFMOrderedProbit(rank=10, random_seed=seed)
