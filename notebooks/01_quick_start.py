@@ -23,11 +23,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-import bayesrec
+from bayesrec.provenance import watermark
 
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
-print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+print("fast mode" if FAST else "full mode")
+print(watermark("matplotlib"))  # when, on which commit, with what, on which machine
 
 # %%
 from bayesrec.data.simulate import load_synthetic, true_mean
@@ -143,11 +144,3 @@ again = load_fit(path)
 same = predict(again, pairs=test, random_seed=2)
 assert np.array_equal(same["mean"].values, pred["mean"].values)
 print(path.name, f"{path.stat().st_size / 1e6:.1f} MB, identical predictions after loading")
-
-# %% [markdown]
-# ## Versions
-
-# %%
-from bayesrec.evaluation import versions
-
-versions()

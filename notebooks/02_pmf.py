@@ -24,11 +24,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-import bayesrec
+from bayesrec.provenance import watermark
 
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
-print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+print("fast mode" if FAST else "full mode")
+print(watermark("matplotlib"))  # when, on which commit, with what, on which machine
 
 # %%
 # MovieLens 100K fold u1 from the data home ($BAYESREC_DATA, else the user cache folder):
@@ -127,11 +128,3 @@ ax.set(xlabel="test RMSE", xlim=(0.85, min(1.2, table["rmse"].max() * 1.02)))
 ax.invert_yaxis()
 for y, v in enumerate(table.loc[order, "rmse"]):
     ax.text(v, y, f" {v:.3f}", va="center")
-
-# %% [markdown]
-# ## Versions
-
-# %%
-from bayesrec.evaluation import versions
-
-versions()

@@ -23,11 +23,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-import bayesrec
+from bayesrec.provenance import watermark
 
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
-print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+print("fast mode" if FAST else "full mode")
+print(watermark("matplotlib"))  # when, on which commit, with what, on which machine
 
 # %%
 # MovieLens 100K fold u1 from the data home ($BAYESREC_DATA, else the user cache folder):
@@ -111,11 +112,3 @@ from IPython.display import display
 from bayesrec.diagnostics import calibration_table, plot_calibration
 
 display(plot_calibration({k: calibration_table(v, test) for k, v in preds.items()}))
-
-# %% [markdown]
-# ## Versions
-
-# %%
-from bayesrec.evaluation import versions
-
-versions()

@@ -23,11 +23,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-import bayesrec
+from bayesrec.provenance import watermark
 
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
-print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+print("fast mode" if FAST else "full mode")
+print(watermark("matplotlib"))  # when, on which commit, with what, on which machine
 
 # %%
 # MovieLens 100K fold u1 from the data home ($BAYESREC_DATA, else the user cache folder):
@@ -129,11 +130,3 @@ print(f"package fit {time.perf_counter() - start:.1f} s")
 prob = package_probabilities(em, train, test)  # restart-averaged, as bayesrec's
 package_scores = score(from_probabilities(test.user_ids, test.item_ids, prob, test.scale), test)
 pd.DataFrame({"bayesrec MAP (EM)": bayes_scores, "mmsbm package EM": package_scores}).round(4)
-
-# %% [markdown]
-# ## Versions
-
-# %%
-from bayesrec.evaluation import versions
-
-versions()

@@ -36,11 +36,12 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-import bayesrec
+from bayesrec.provenance import watermark
 
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
-print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+print("fast mode" if FAST else "full mode")
+print(watermark("matplotlib"))  # when, on which commit, with what, on which machine
 
 # %% [markdown]
 # ## Simulation check: are the weights and noise scales recovered?
@@ -352,11 +353,3 @@ for method, (w, r) in fitted.items():
 # * **Real mixing with a lower RMSE.** Responsibilities that vary between ratings, and groups with a negative difference and a high local responsibility: there the local models help.
 #
 # Weights and responsibilities are per component, and the components can exchange roles (see the simulation), so they are evidence about structure only together with the test scores. A MAP point estimate of a mixture is fragile (spikes, a collapsing weight); ADVI averages over an approximate posterior, and test RMSE, MAE and coverage compare the fits regardless of labels.
-
-# %% [markdown]
-# ## Versions
-
-# %%
-from bayesrec.evaluation import versions
-
-versions()

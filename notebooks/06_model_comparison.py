@@ -22,11 +22,12 @@ import os
 
 import matplotlib.pyplot as plt
 
-import bayesrec
+from bayesrec.provenance import watermark
 
 # Fast mode (CI): a small dataset and short fits.  Unset BAYESREC_FAST for the full run.
 FAST = os.environ.get("BAYESREC_FAST", "0") == "1"
-print("fast mode" if FAST else "full mode", "| bayesrec", bayesrec.__version__)
+print("fast mode" if FAST else "full mode")
+print(watermark("matplotlib"))  # when, on which commit, with what, on which machine
 
 # %%
 # MovieLens 100K fold u1 from the data home ($BAYESREC_DATA, else the user cache folder):
@@ -118,11 +119,3 @@ pc = az.plot_compare(loo_table)  # elpd difference from the best fit, with its s
 # How to read it: `elpd` (in nats, higher is better) estimates the log predictive density of a new rating of each training pair given all the other ratings, summed over the training ratings; PSIS-LOO gets it from the posterior draws by reweighting them, without refitting. `elpd_diff` is the difference from the best fit and `dse` its standard error: a difference of several `dse` is a clear preference, and `weight` is the stacking weight of each fit. `p` is the effective number of parameters. `n_high_k` counts the ratings whose Pareto shape k exceeds 0.7: for them the reweighting is unreliable. A factor model has a few parameters per user and per item, so ratings of users or items with few ratings are influential and some high k are expected; when there are many, the elpd is optimistic and held-out ratings (the table above) or K-fold cross-validation are the reliable check.
 #
 # Why only these two: LOO and WAIC average the likelihood over posterior draws. MAP fits (PMF MAP) and EM fits (MMSBM MAP, MPMA MAP) are one point, with no posterior to reweight, so `compare_fits` refuses them; they are compared on held-out ratings above. MMSBM's likelihood is also a probability of each rating level, not a density of the rating, so its elpd would not be on the same scale as PMF's or BPMF's even if it were sampled. ADVI fits are accepted with a warning: their draws come from the approximation, so the estimate is only approximately the posterior's. WAIC (`ic="waic"`) is available too, but PSIS-LOO is preferred: it is at least as accurate and has the k diagnostic.
-
-# %% [markdown]
-# ## Versions
-
-# %%
-from bayesrec.evaluation import versions
-
-versions()

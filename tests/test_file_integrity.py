@@ -109,3 +109,22 @@ def test_in_memory_edits_meet_their_own_model(saved):
 
     assert FitRecord(f).model_key() != FitRecord(edited).model_key()
     assert FitRecord(edited).ratings.rating.max() == 5.0
+
+
+def test_a_thinned_save_is_smaller_keeps_every_kth_draw_and_loads(saved, tmp_path):
+    split, f, path, _ = saved
+    small = save_fit(f, tmp_path / "thin.nc", thin=3)
+    loaded = load_fit(small)                                  # hashes recomputed: accepted
+    assert loaded.attrs["thinned_by"] == 3
+    kept = f["posterior"]["user_factors"].isel(draw=slice(None, None, 3))
+    np.testing.assert_array_equal(loaded["posterior"]["user_factors"].values, kept.values)
+    assert loaded["posterior"].sizes["draw"] == 10           # 30 draws, every third
+    assert small.stat().st_size < path.stat().st_size
+    # the thinned fit predicts like the full one, within the Monte Carlo error of 10 draws
+    full, thin = (predict(x, pairs=split.test, random_seed=0)["mean"] for x in (f, loaded))
+    sd = predict(f, pairs=split.test, random_seed=0)["sd"]
+    assert float(np.max(np.abs(full - thin) / sd)) < 4 / np.sqrt(10) + 0.5
+    with pytest.raises(InputError, match="positive integer"):
+        save_fit(f, tmp_path / "bad.nc", thin=0)
+    with pytest.raises(InputError, match="keep no draw"):
+        save_fit(f, tmp_path / "bad.nc", thin=31)

@@ -130,3 +130,51 @@ def test_levels_far_in_a_tail_keep_their_tiny_probability():
             stats.norm.sf(4.5, 1.5, 0.2)]
     np.testing.assert_allclose(prob[3:], want, rtol=1e-9)
     assert (prob > 0).all()
+
+
+def _forecast(prob, seed=0):
+    """Test ratings drawn from the level probabilities ``prob (pair, level)``, and the
+    prediction that states exactly those probabilities."""
+    rng = np.random.default_rng(seed)
+    scale = RatingScale.integers(1, 5)
+    levels = np.asarray(scale.levels, dtype=float)
+    cum = np.cumsum(prob, axis=1)
+    rating = levels[(rng.random(len(prob))[:, None] > cum).sum(1)]
+    users, items = np.arange(len(prob)), np.zeros(len(prob), dtype=int)
+    test = Ratings.from_arrays(users, items, rating, scale=scale)
+    return from_probabilities(users, items, prob, scale), test
+
+
+def test_level_reliability_of_calibrated_and_overconfident_probabilities():
+    from bayesrec.diagnostics import level_reliability, plot_level_reliability
+
+    rng = np.random.default_rng(4)
+    prob = rng.dirichlet(np.full(5, 0.7), size=20_000)
+    honest, test = _forecast(prob)
+    table = level_reliability(honest, test)
+    keep = table["count"].values > 0
+    z = (table["observed"] - table["predicted"]).values[keep] / table["se"].values[keep]
+    assert np.all(np.abs(z) < 4), z                       # calibrated: within noise per bin
+    assert table.attrs["ece"] < 0.01
+    assert table["count"].sum() == prob.size              # every (rating, level) counted once
+    # The same ratings told with sharpened probabilities: confident levels come true
+    # less often than stated.
+    sharp = prob ** 3 / (prob ** 3).sum(1, keepdims=True)
+    over, _ = _forecast(sharp)
+    over_table = level_reliability(over, test)
+    top = over_table.sel(bin=0.95)
+    assert top["observed"] < top["predicted"] - 4 * top["se"]
+    assert over_table.attrs["ece"] > 0.05
+    fig = plot_level_reliability({"honest": table, "sharpened": over_table})
+    assert "ECE" in fig.axes[0].get_legend().get_texts()[1].get_text()
+
+
+def test_level_reliability_needs_level_probabilities(split):
+    from bayesrec.diagnostics import level_reliability
+    from bayesrec.errors import InputError
+
+    pred = make_recommender("uniform").fit(split.train).predict_ratings(split.test)
+    table = level_reliability(pred, split.test, bins=8)   # 1/8 and 1/4: the scale's ends
+    assert table["count"].sum() == 5 * len(split.test)   # take half a middle level's mass
+    with pytest.raises(InputError, match="level probabilities"):
+        level_reliability(pred.drop_vars("prob"), split.test)

@@ -299,6 +299,15 @@ class DrawSummary:
                 self.draws["mu"][..., where] = np.asarray(mu, dtype=float).reshape(
                     *self.shape, -1)
 
+    def add_levels(self, where: slice, prob) -> None:
+        """Summarise one block of a categorical model from its posterior-mean level
+        probabilities ``prob`` (block x levels) alone: its exact predictive distribution,
+        whose mean is the posterior mean of the expected rating."""
+        exact = level_summary(prob, self.scale)
+        for name, value in exact.items():
+            self.data[name][where] = value
+        self.data["expected"][where] = exact["mean"]
+
     def dataset(self, users, items, attrs: dict | None = None) -> xr.Dataset:
         """The prediction (see the module docstring)."""
         data = {name: (_DIMS[name], value) for name, value in self.data.items()}

@@ -8,7 +8,8 @@ Pure functions from a fit (and data) to xarray objects with named dims:
   (norms, log-likelihood, predictions) and the method's own checks, with flags
   in plain words;
 * :func:`interval_coverage`, :func:`calibration_table`: coverage of central
-  predictive intervals on held-out ratings;
+  predictive intervals on held-out ratings; :func:`level_reliability`: whether the
+  level probabilities (``prob``) mean what they say (a reliability diagram's table);
 * :func:`add_diagnostics`: store results in the fit's ``diagnostics`` group;
 * :func:`neighbourhood_certainty`: the certainty of each neighbour's similarity
   (:func:`~bayesrec.inference.similar_items`);
@@ -20,7 +21,12 @@ item's ego graph, needs networkx: ``pip install 'bayesrec[graph]'``); :func:`wri
 as PNGs with a markdown report (``bayesrec report``).
 """
 
-from bayesrec.diagnostics.calibration import FINE_LEVELS, calibration_table, interval_coverage
+from bayesrec.diagnostics.calibration import (
+    FINE_LEVELS,
+    calibration_table,
+    interval_coverage,
+    level_reliability,
+)
 from bayesrec.diagnostics.convergence import (
     THRESHOLDS,
     ConvergenceReport,
@@ -35,6 +41,7 @@ from bayesrec.diagnostics.plots import (
     comparison_table,
     plot_advi_loss,
     plot_calibration,
+    plot_level_reliability,
     plot_method_comparison,
     plot_norm_traces,
     plot_rating_patterns,
@@ -56,6 +63,7 @@ __all__ = [
     "add_log_likelihood",
     "baseline_comparison",
     "calibration_table",
+    "level_reliability",
     "compare_fits",
     "comparison_table",
     "compute_diagnostics",
@@ -70,6 +78,7 @@ __all__ = [
     "pick_users",
     "plot_advi_loss",
     "plot_calibration",
+    "plot_level_reliability",
     "plot_item_neighbourhood",
     "plot_method_comparison",
     "plot_norm_traces",

@@ -10,6 +10,10 @@ them.
 Ratings on a discrete scale are compared with interval ends included; a
 predictive that is itself discrete (level probabilities) therefore covers at
 least its nominal level, and usually more.
+
+:func:`level_reliability` checks the level probabilities themselves (``prob``,
+every model on a discrete scale): of all the (rating, level) pairs given a
+probability near ``p``, a share ``p`` should be the rating's true level.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from bayesrec.errors import InputError
 from bayesrec.metrics import LEVELS, check_aligned
 from bayesrec.predictions import central_interval, draw_quantiles
 
-__all__ = ["interval_coverage", "calibration_table", "coverage_dataset", "FINE_LEVELS"]
+__all__ = ["interval_coverage", "calibration_table", "coverage_dataset", "level_reliability",
+           "FINE_LEVELS"]
 
 #: Levels of :func:`calibration_table` when the prediction holds draws.
 FINE_LEVELS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)) + (0.98, 0.99)
@@ -115,4 +120,54 @@ def calibration_table(prediction: xr.Dataset, test: Ratings, levels=None) -> xr.
     ds = coverage_dataset(test.rating, q[:len(levels)], q[len(levels):], levels)
     ds.attrs["source"] = "draws"
     ds.attrs["n_draws"] = int(flat.shape[0])
+    return ds
+
+
+def level_reliability(prediction: xr.Dataset, test: Ratings, bins: int = 10) -> xr.Dataset:
+    """Reliability of the level probabilities ``prob (pair, rating_level)`` on ``test``.
+
+    Every (held-out rating, level) pair is one forecast: the probability the
+    prediction gave that level, and whether the rating was that level.  The
+    forecasts are grouped into ``bins`` equal-width bins of probability; a
+    calibrated prediction has, in every bin, an observed frequency equal to the
+    bin's mean probability (the diagonal of a reliability diagram).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``bin`` (the bins' centres): ``predicted`` (mean probability in the
+        bin), ``observed`` (share of those forecasts whose level was the rating),
+        ``count`` (forecasts in the bin; empty bins are NaN), ``se`` (the binomial
+        standard error of ``observed`` under calibration,
+        ``sqrt(p (1 - p) / count)``).  ``attrs["ece"]`` is the expected
+        calibration error, the count-weighted mean of ``|observed - predicted|``.
+    """
+    check_aligned(prediction, test)
+    if "prob" not in prediction:
+        raise InputError("level_reliability needs level probabilities 'prob (pair, "
+                         "rating_level)': predictions on a discrete rating scale have them")
+    if not isinstance(bins, int | np.integer) or bins < 1:
+        raise InputError(f"bins must be a positive integer, got {bins!r}")
+    prob = prediction["prob"].transpose("pair", "rating_level")
+    levels = np.asarray(prob["rating_level"].values, dtype=float)
+    hit = np.isclose(np.asarray(test.rating, dtype=float)[:, None], levels[None, :])
+    p, hit = prob.values.ravel(), hit.ravel()
+    # a probability on a bin's edge (to rounding: 0.2 may be stored as 0.19999...) goes up
+    which = np.clip(np.floor(p * bins + 1e-9), 0, bins - 1).astype(int)
+    count = np.bincount(which, minlength=bins).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        predicted = np.bincount(which, weights=p, minlength=bins) / count
+        observed = np.bincount(which, weights=hit, minlength=bins) / count
+        se = np.sqrt(predicted * (1 - predicted) / count)
+    centres = (np.arange(bins) + 0.5) / bins
+    filled = count > 0
+    ds = xr.Dataset(
+        {"predicted": ("bin", predicted), "observed": ("bin", observed),
+         "count": ("bin", count), "se": ("bin", se)},
+        coords={"bin": centres},
+    )
+    ds["observed"].attrs["long_name"] = "share of forecasts whose level was the rating"
+    ds.attrs["ece"] = float(np.sum(count[filled] * np.abs(observed[filled] - predicted[filled]))
+                            / count.sum())
+    ds.attrs["n_ratings"] = len(test)
     return ds

@@ -22,6 +22,7 @@ __all__ = [
     "plot_rmse_trace",
     "plot_method_comparison",
     "plot_calibration",
+    "plot_level_reliability",
     "plot_rating_patterns",
     "plot_user_predictive",
     "plot_advi_loss",
@@ -352,6 +353,35 @@ def plot_calibration(calibration, *, title: str | None = None) -> Figure:
     for ax in (left, right):
         ax.grid(alpha=0.3)
     fig.suptitle(title or "Calibration of central predictive intervals")
+    return fig
+
+
+def plot_level_reliability(reliability, *, title: str | None = None) -> Figure:
+    """Reliability diagram of level probabilities: observed frequency against predicted
+    probability, with +-2 binomial standard errors, for one or several predictions.
+
+    ``reliability`` is a Dataset from :func:`level_reliability` or a dict
+    ``{label: Dataset}``; the legend gives each one's expected calibration error.
+    """
+    curves = {"": reliability} if isinstance(reliability, xr.Dataset) else reliability
+    if not isinstance(curves, Mapping) or not all("observed" in ds for ds in curves.values()):
+        raise InputError("plot_level_reliability needs Datasets from level_reliability()")
+    fig = _figure(5.5, 5)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--", label="calibrated")
+    for k, (label, ds) in enumerate(curves.items()):
+        keep = ds["count"].values > 0
+        x, y = ds["predicted"].values[keep], ds["observed"].values[keep]
+        ax.errorbar(x, y, yerr=2 * ds["se"].values[keep], marker="o", ms=3.5, capsize=2,
+                    color=f"C{k}", label=f"{label} (ECE {ds.attrs['ece']:.3f})".strip())
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("predicted probability of a level")
+    ax.set_ylabel("share of those levels that were the rating")
+    ax.legend(fontsize="small", loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "Reliability of the level probabilities")
     return fig
 
 

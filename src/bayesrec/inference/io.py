@@ -37,9 +37,9 @@ import numpy as np
 import xarray as xr
 
 from bayesrec.errors import InputError
-from bayesrec.inference.record import GROUP, FitRecord, content_hash
+from bayesrec.inference.record import GROUP, FitRecord, content_hash, rehash
 
-__all__ = ["save_fit", "load_fit", "storable", "previous_copy"]
+__all__ = ["save_fit", "load_fit", "storable", "thinned", "previous_copy"]
 
 _WORK_TAG = ".saving-"
 _PREVIOUS_TAG = ".previous"
@@ -75,6 +75,23 @@ def storable(fit: xr.DataTree) -> xr.DataTree:
         if changed:
             node.dataset = ds
     return out
+
+
+def thinned(fit: xr.DataTree, thin: int) -> xr.DataTree:
+    """``fit`` with every ``thin``-th draw of each chain (in every group with draws), its
+    hashes recomputed and ``attrs["thinned_by"]`` recorded: a smaller fit that predicts
+    from fewer draws (a larger Monte Carlo error), for saving or sharing."""
+    if isinstance(thin, bool) or not isinstance(thin, int | np.integer) or thin < 1:
+        raise InputError(f"thin must be a positive integer, got {thin!r}")
+    if thin == 1:
+        return fit
+    draws = fit["posterior"].sizes.get("draw", 1) if "posterior" in fit.children else 1
+    if draws < thin:
+        raise InputError(f"thin={thin} would keep no draw of a fit with {draws} draw(s) per "
+                         "chain")
+    out = fit.isel(draw=slice(None, None, thin), missing_dims="ignore")
+    out.attrs["thinned_by"] = int(thin) * int(fit.attrs.get("thinned_by", 1))
+    return rehash(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +225,12 @@ def _install(new: Path, path: Path, work: Path, fmt: str, overwrite: bool) -> No
 
 
 def save_fit(fit: xr.DataTree, path: str | os.PathLike, *, format: str | None = None,
-             overwrite: bool = True) -> Path:
+             overwrite: bool = True, thin: int | None = None) -> Path:
     """Write a fit to ``path`` (netCDF by default, zarr for ``.zarr`` paths).
+
+    ``thin=k`` keeps every ``k``-th draw of each chain (:func:`thinned`): a file about
+    ``k`` times smaller, whose predictions have a larger Monte Carlo error; the loaded
+    fit's ``attrs["thinned_by"]`` says so.
 
     The fit is written next to the target and moved into place once complete, so
     an interrupted save leaves the previous fit at ``path`` (see the module
@@ -229,7 +250,7 @@ def save_fit(fit: xr.DataTree, path: str | os.PathLike, *, format: str | None = 
     path = Path(path)
     fmt = _format(path, format)
     _check_target(path, fmt, overwrite)
-    tree = storable(fit)
+    tree = storable(fit if thin is None else thinned(fit, thin))
     work = None
     try:
         _recover(path)

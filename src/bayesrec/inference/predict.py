@@ -325,9 +325,14 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
         model, draws, extended = _extended(record, model, draws, new_users, new_items, seed)
         prob_draws = draws
         ucodes, icodes = extended.user_codes_of(users), extended.item_codes_of(items)
-    sampler = forward_sampler(model, draws.posterior)
-    sampler.reseed(seed)
-    columns = sample_columns(draws.posterior, sampler.inputs)
+    categorical = "prob" in model.named_vars
+    # A categorical model's level probabilities are its whole predictive distribution (and
+    # its mu is their mean): without keep_draws, no rating needs to be drawn.
+    sampled = keep_draws or not categorical
+    if sampled:
+        sampler = forward_sampler(model, draws.posterior)
+        sampler.reseed(seed)
+        columns = sample_columns(draws.posterior, sampler.inputs)
     prob_of = _prob_evaluator(model, scale)
     if prob_of is not None:
         prob_posterior = _prob_posterior(model, prob_of, prob_draws)
@@ -335,14 +340,18 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
     step = _block_size(block_size, draws.n)
     summary = DrawSummary(n, scale, with_prob=prob_of is not None, keep_draws=keep_draws,
                           n_chain=draws.shape[0], n_draw=draws.shape[1],
-                          categorical="prob" in model.named_vars)
+                          categorical=categorical)
     for start in range(0, n, step):
         where = slice(start, min(n, start + step))
         with swapped_pairs(model, ucodes[where], icodes[where]), quiet_pymc():
-            out = sampler.draws(columns, where.stop - where.start, draws.index)
+            out = (sampler.draws(columns, where.stop - where.start, draws.index) if sampled
+                   else None)
             prob = (_posterior_mean(prob_of, "prob", prob_posterior, where.stop - where.start)
                     if prob_of is not None else None)
-        summary.add(where, _rating_values(out["rating"], scale), mu=out["mu"], prob=prob)
+        if out is None:
+            summary.add_levels(where, prob)
+        else:
+            summary.add(where, _rating_values(out["rating"], scale), mu=out["mu"], prob=prob)
         del out
     return summary.dataset(users, items, attrs={
         "model": record.model_name, "method": record.method, "n_draws": int(draws.n)})
