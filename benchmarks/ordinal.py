@@ -19,9 +19,9 @@ ratio to myFM's in the same run).  Both systems first run once on 5,000 ratings
 
 ``--all-models`` adds, for every registered model with its default method and
 default options (Gaussian likelihoods for PMF / BPMF), the mean LPD, accuracy and RMSE
-over the folds from :func:`bayesrec.evaluation.evaluate`; its LPD is NaN for models
-whose predictions carry no level probabilities (``prob``): all but the categorical
-MMSBM at present.
+over the folds from :func:`bayesrec.evaluation.evaluate` (every model's prediction
+carries level probabilities ``prob`` on a discrete scale: Gaussian models' are the
+predictive mass of each level's interval).
 
 Targets (issue 20, 5-fold means): accuracy >= 0.46, LPD >= -1.22, RMSE <= 0.897,
 Gibbs time per fold <= 2 x myFM's.  Prints a table and writes

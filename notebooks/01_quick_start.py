@@ -66,9 +66,10 @@ rows["truth (noise floor)"] = floor
 from bayesrec.inference import fit, predict, recommend
 from bayesrec.models import build_model
 
-model = build_model("bpmf", train, n_factors=3 if FAST else 10, parameterisation="centered")
-draws = dict(draws=100, tune=50) if FAST else dict(draws=500, tune=100)
-posterior = fit(model, "gibbs", chains=2, random_seed=1, **draws)
+# the data were simulated with 5 factors (3 in fast mode): the model is given as many
+model = build_model("bpmf", train, n_factors=3 if FAST else 5)
+sweeps = dict(draws=100, tune=50) if FAST else dict(draws=1000)  # 2 chains, 100 burn-in
+posterior = fit(model, "gibbs", random_seed=1, **sweeps)
 posterior
 
 # %%
@@ -97,6 +98,8 @@ ax[1].plot(cal["level"], cal["coverage"], "o-")
 ax[1].plot([0, 1], [0, 1], "k--", lw=1)
 ax[1].set(xlabel="nominal level", ylabel="empirical coverage", title="calibration")
 fig.tight_layout()
+if not FAST:  # the README's picture comes from this run
+    fig.savefig("../docs/quick_start.png", dpi=80)
 interval_coverage(pred, test).to_dataframe()
 
 # %% [markdown]
@@ -126,12 +129,19 @@ from bayesrec.diagnostics import (
 
 display(plot_norm_traces(frobenius_norms(posterior)))
 display(plot_rmse_trace(rmse_trace(posterior, train, test)))
-print(convergence_summary(posterior, pairs=test))
+report = convergence_summary(posterior, pairs=test)
+print(report)
+print("\nconverged on every identified quantity" if report.ok else
+      f"\nNOT converged: {len(report.flags)} problem(s) above. Do not trust the flagged "
+      "quantities yet: draw more (fit(..., draws=...)) and check again.")
+
+# %% [markdown]
+# What to do when it has not converged. The report names each quantity whose chains disagree (R-hat above 1.01) or have too few effective draws, and says what to do: draw more, or look for several modes. A common cause with matrix factorisation is more factors than the data hold: fitted with 10 factors to these data (simulated with 5), the predictions and factor norms converge but the training log-likelihood keeps drifting for thousands of sweeps (the superfluous factors slowly absorb noise), so its R-hat stays high. Fewer factors, or more sweeps, fix it; held-out predictions, the quantity a recommender uses, converge much sooner.
 
 # %% [markdown]
 # ## Save and load
 #
-# A fit is a netCDF file with the id maps, the scale and a hash; the loaded fit predicts without the training data.
+# A fit is a netCDF file with the id maps, the scale and a hash; the loaded fit predicts without the training data. Every draw of every factor makes a big file; `thin=20` keeps every 20th draw of each chain: a file 20 times smaller, whose predictions carry a larger Monte Carlo error.
 
 # %%
 import tempfile
@@ -139,8 +149,12 @@ from pathlib import Path
 
 from bayesrec.inference import load_fit, save_fit
 
-path = save_fit(posterior, Path(tempfile.mkdtemp()) / "bpmf.nc")
+folder = Path(tempfile.mkdtemp())
+path = save_fit(posterior, folder / "bpmf.nc", thin=20)
 again = load_fit(path)
+print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, {again['posterior'].sizes['draw']} "
+      f"draws per chain (thinned by {again.attrs['thinned_by']})")
 same = predict(again, pairs=test, random_seed=2)
-assert np.array_equal(same["mean"].values, pred["mean"].values)
-print(path.name, f"{path.stat().st_size / 1e6:.1f} MB, identical predictions after loading")
+shift = np.abs(same["mean"].values - pred["mean"].values)
+print(f"predictions from the thinned fit differ from the full fit's by {shift.mean():.4f} on "
+      f"average (at most {shift.max():.4f}): Monte Carlo error of fewer draws")

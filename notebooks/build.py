@@ -186,6 +186,8 @@ def execute(nb, timeout: int = 3600) -> bool:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    # no progress bars in committed outputs (they need ipywidgets, and are noise on paper)
+    os.environ["BAYESREC_PROGRESS"] = "0"
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(HERE)}}).execute()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,57 @@ def test_scrubbed_outputs_hold_no_machine_paths():
     assert "src/bayesrec/inference/fit.py:10" in outputs[1].traceback[0]
     assert "pymc/model/core.py:3" in outputs[1].traceback[1]
     assert outputs[2].data["text/plain"] == "saved to x.nc"
+
+
+def _watermark(notebook: Path) -> dict[str, str]:
+    """The watermark the notebook's set-up cell printed: ``executed``, ``commit``,
+    ``versions``, ``machine`` (see :func:`bayesrec.provenance.watermark`)."""
+    nb = nbformat.read(notebook, as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "code")
+    text = "".join(out.get("text", "") for out in first.outputs)
+    found = dict(re.findall(r"^(executed|commit|versions|machine) +(.+)$", text, re.MULTILINE))
+    found["mode"] = "full" if "full mode" in text else "fast" if "fast mode" in text else "?"
+    return found
+
+
+@pytest.mark.parametrize("notebook", IPYNB, ids=lambda p: p.name)
+def test_outputs_are_stamped_with_a_full_run_of_committed_code(notebook):
+    stamp = _watermark(notebook)
+    assert set(stamp) >= {"executed", "commit", "versions", "machine"}, (
+        f"{notebook.name} has no watermark in its set-up cell's output: execute it with "
+        f"python notebooks/build.py --execute {notebook.stem}")
+    assert stamp["mode"] == "full", f"{notebook.name}'s committed outputs are a fast-mode run"
+    assert "uncommitted" not in stamp["commit"] and "unknown" not in stamp["commit"], (
+        f"{notebook.name} was executed on code that no commit holds ({stamp['commit']})")
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
+@pytest.mark.parametrize("notebook", IPYNB, ids=lambda p: p.name)
+def test_outputs_come_from_todays_library_code(notebook):
+    """The library (src/) that made a notebook's outputs is the library of this commit:
+    a change of src/ needs the notebooks executed again."""
+    commit = _watermark(notebook).get("commit", "").split()[0:1]
+    if not commit:
+        pytest.fail(f"{notebook.name} has no watermark")
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+
+    if git("cat-file", "-e", f"{commit[0]}^{{commit}}").returncode != 0 \
+            and git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        pytest.skip(f"a shallow clone: commit {commit[0]} is not in it")
+    changed = git("diff", "--stat", commit[0], "HEAD", "--", "src")
+    assert changed.returncode == 0, (
+        f"{notebook.name} was executed on commit {commit[0]}, which this repository does not "
+        f"hold: {changed.stderr.strip()}")
+    assert not changed.stdout.strip(), (
+        f"{notebook.name} was executed on commit {commit[0]}; src/ has changed since:\n"
+        f"{changed.stdout}\nrun python notebooks/build.py --execute {notebook.stem}")
+
+
+def test_every_picture_in_the_readme_is_written_by_a_notebook():
+    pictures = re.findall(r"!\[[^\]]*\]\((docs/[^)]+)\)", (ROOT / "README.md").read_text())
+    assert pictures, "the README shows no picture from docs/"
+    for picture in pictures:
+        assert (ROOT / picture).is_file(), f"{picture} is missing"
+        writers = [s.name for s in SOURCES if f'"../{picture}"' in s.read_text()]
+        assert writers, f"no notebook source writes {picture}: no record makes it"

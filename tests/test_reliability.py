@@ -229,23 +229,15 @@ def test_pinned_metrics_of_exact_computations(row):
 
 @pytest.mark.parametrize("row", list(PINNED_CHAIN))
 def test_pinned_rmse_of_a_chain_within_its_monte_carlo_error(row):
-    import arviz as az
-
-    from bayesrec.inference.draws import evaluate_draws
+    from bayesrec.diagnostics import rmse_monte_carlo_error
 
     split = _pinned_split()
     name, _, method = row.partition("/")
     f = fit(build_model(name, split.train, n_factors=2), method, random_seed=5, draws=200,
             tune=60, chains=2)
-    mu = evaluate_draws(f, split.test.user_ids, split.test.item_ids)["mu"]
-    mean = split.train.scale.clip(mu.mean(("chain", "draw")).values)
-    rmse = float(np.sqrt(np.mean((mean - split.test.rating) ** 2)))
-    mcse = az.mcse(mu.rename(pair="obs").to_dataset(name="mu"))["mu"].values
-    # the RMSE's own Monte Carlo error, by the delta method: d RMSE = sum(e_i d_i) / (n RMSE)
-    # for errors e_i and Monte Carlo errors d_i of the posterior means (independent across
-    # pairs, sd mcse_i); two independent chains differ by sqrt(2) of it: 4 sd of that
-    errors = mean - split.test.rating
-    rmse_mcse = float(np.sqrt(np.sum(errors**2 * mcse**2)) / (len(errors) * rmse))
+    # the RMSE's own Monte Carlo error (delta method); two independent chains differ by
+    # sqrt(2) of it: 4 sd of that
+    rmse, rmse_mcse = rmse_monte_carlo_error(f, split.test)
     tolerance = 4 * np.sqrt(2) * rmse_mcse
     assert 0 < tolerance < 0.02  # a tolerance that can fail
     assert rmse == pytest.approx(PINNED_CHAIN[row], abs=tolerance), (rmse, tolerance)

@@ -32,6 +32,7 @@ from bayesrec.diagnostics.convergence import (
     ConvergenceReport,
     convergence_quantities,
     convergence_summary,
+    rmse_monte_carlo_error,
     sampler_checks,
 )
 from bayesrec.diagnostics.group import add_diagnostics, compute_diagnostics, get_diagnostics
@@ -69,6 +70,7 @@ __all__ = [
     "compute_diagnostics",
     "convergence_quantities",
     "convergence_summary",
+    "rmse_monte_carlo_error",
     "factor_matrices",
     "fit_rmse_row",
     "frobenius_norms",

@@ -39,6 +39,7 @@ from bayesrec.inference.record import FitRecord
 from .norms import factor_matrices, frobenius_norms
 
 __all__ = ["THRESHOLDS", "ConvergenceReport", "convergence_quantities", "convergence_summary",
+           "rmse_monte_carlo_error",
            "sampler_checks"]
 
 #: Thresholds of the plain-words flags (override any with ``thresholds=``).
@@ -509,3 +510,24 @@ def convergence_summary(fit: xr.DataTree, *, pairs: Ratings | None = None, n_pai
     return ConvergenceReport(method=method, model=str(fit.attrs.get("bayesrec_model", "")),
                              n_chains=n_chain, n_draws=n_draw, quantities=quantities,
                              stats=stats, sampler=info, flags=flags)
+
+
+def rmse_monte_carlo_error(fit: xr.DataTree, test: Ratings, *,
+                           model: pm.Model | None = None) -> tuple[float, float]:
+    """The held-out RMSE of a sampled fit's posterior-mean prediction (``mu`` averaged over
+    the draws, clipped to the scale), and that RMSE's Monte Carlo standard error.
+
+    The error comes from the delta method: ``d RMSE = sum_i e_i d_i / (n RMSE)`` for the
+    prediction errors ``e_i`` and the Monte Carlo errors ``d_i`` of the posterior means
+    (ArviZ's MCSE of each pair's ``mu``, taken as independent across pairs).  Two
+    independent chains of the same length give RMSEs that differ by about ``sqrt(2)``
+    of it: a tolerance for comparing a chain's figure across machines or seeds.
+    """
+    mu = evaluate_draws(fit, test.user_ids, test.item_ids, model=model)["mu"]
+    if mu.sizes["chain"] * mu.sizes["draw"] < 4:
+        raise InputError("rmse_monte_carlo_error needs a sampled fit (several draws)")
+    mean = test.scale.clip(mu.mean(("chain", "draw")).values)
+    errors = mean - test.rating
+    rmse = float(np.sqrt(np.mean(errors ** 2)))
+    mcse = az.mcse(mu.rename(pair="obs").to_dataset(name="mu"))["mu"].values
+    return rmse, float(np.sqrt(np.sum(errors ** 2 * mcse ** 2)) / (len(errors) * rmse))

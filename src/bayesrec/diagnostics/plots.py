@@ -320,6 +320,16 @@ def plot_method_comparison(results, *, test=None, train=None,
 # ---------------------------------------------------------------------------------------------
 # calibration and predictive distributions
 # ---------------------------------------------------------------------------------------------
+def _unit_square(ax, xlabel: str, ylabel: str) -> None:
+    """Axes of a probability against a probability (the diagonal is drawn by the caller)."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small", loc="upper left")
+
+
 def plot_calibration(calibration, *, title: str | None = None) -> Figure:
     """Empirical coverage against nominal level (left) and mean interval width (right).
 
@@ -340,12 +350,7 @@ def plot_calibration(calibration, *, title: str | None = None) -> Figure:
                   label=label or "empirical coverage")
         right.plot(level, ds["width"].values, marker="o", ms=3.5, color=f"C{k}",
                    label=label or None)
-    left.set_xlim(0, 1)
-    left.set_ylim(0, 1)
-    left.set_aspect("equal")
-    left.set_xlabel("nominal level of the central interval")
-    left.set_ylabel("share of test ratings inside")
-    left.legend(fontsize="small", loc="upper left")
+    _unit_square(left, "nominal level of the central interval", "share of test ratings inside")
     right.set_xlabel("nominal level")
     right.set_ylabel("mean interval width (rating units)")
     if any(curves):
@@ -374,12 +379,8 @@ def plot_level_reliability(reliability, *, title: str | None = None) -> Figure:
         x, y = ds["predicted"].values[keep], ds["observed"].values[keep]
         ax.errorbar(x, y, yerr=2 * ds["se"].values[keep], marker="o", ms=3.5, capsize=2,
                     color=f"C{k}", label=f"{label} (ECE {ds.attrs['ece']:.3f})".strip())
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_aspect("equal")
-    ax.set_xlabel("predicted probability of a level")
-    ax.set_ylabel("share of those levels that were the rating")
-    ax.legend(fontsize="small", loc="upper left")
+    _unit_square(ax, "predicted probability of a level",
+                 "share of those levels that were the rating")
     ax.grid(alpha=0.3)
     ax.set_title(title or "Reliability of the level probabilities")
     return fig
