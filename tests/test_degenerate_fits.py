@@ -74,3 +74,20 @@ def test_nan_never_leaves_predict():
     assert isinstance(broken["posterior"].to_dataset(), xr.Dataset)
     with pytest.raises(FitError, match="not finite"):
         predict(broken, users=ratings.user_ids[:3], items=[ratings.items[0]] * 3)
+
+
+def test_a_staged_mpma_whose_components_cannot_be_told_apart_is_flagged():
+    """On little data (the gallery's fast-mode split) the staged fit's local components
+    predict like the global one and the EM leaves the weights where they started: said
+    in the convergence summary, not left to be read off equal weights."""
+    from bayesrec.evaluation import example_split
+    from bayesrec.models import get_spec
+
+    split = example_split(True)
+    options = dict(get_spec("mpma").fast.options)
+    f = fit(build_model("mpma", split.train, **options), "staged", random_seed=0)
+    weights = f["staged"]["weights"].values
+    assert np.ptp(weights) < 1e-3                      # the situation the flag is about
+    report = convergence_summary(f)
+    assert any("indistinguishable" in flag for flag in report.flags), report.flags
+    assert not report.ok

@@ -292,6 +292,14 @@ def _staged_checks(fit) -> tuple[dict, list[str]]:
         flags.append(f"the EM of the staged fit's weights stopped at its iteration cap "
                      f"({int(res['em_iterations'].values)}) before converging; raise "
                      "em_maxiter.")
+    if "weights" in res and "sigma" in res:
+        w, sd = np.asarray(res["weights"].values), np.asarray(res["sigma"].values)
+        if np.ptp(w) < 1e-3 and np.ptp(sd) < 1e-3 * sd.mean():
+            flags.append("the staged fit's components are indistinguishable: the EM left the "
+                         f"weights equal ({w.mean():.3f} each) and the noise scales equal, "
+                         "because the components' out-of-fold predictions barely differ; on "
+                         "these data the local components add nothing over the global one "
+                         "(too few ratings per cluster, or penalties that pull them onto it).")
     return info, flags
 
 
