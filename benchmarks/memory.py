@@ -154,6 +154,17 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _write(args, argv, rows: list[dict]) -> None:
+    from bayesrec.evaluation import provenance, write_json
+
+    write_json(args.output, {"benchmark": "memory", "target_mb": TARGET_MB,
+                             "measure": "getrusage(RUSAGE_SELF).ru_maxrss of a fresh worker "
+                                        "process per row; time_max_rss_mb: /usr/bin/time -f %M",
+                             "command": " ".join(["python", "benchmarks/memory.py",
+                                                  *(sys.argv[1:] if argv is None else argv)]),
+                             **provenance(), "rows": rows})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -171,7 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bayesrec.errors import InputError
-    from bayesrec.evaluation import provenance, write_json
     from bayesrec.models import get_spec, list_models
 
     names = ([s.name for s in list_models()] if args.models == "all" else
@@ -197,19 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     for spec in specs:
         print(f"{spec['row']} ...", file=sys.stderr, flush=True)
         row = {"row": spec["row"], "model": spec["model"], **_run_worker(spec)}
+        row["method"] = row["settings"]["method"]
+        row["import_only_mb"] = row["phase_peak_mb"]["imports"]  # the library and its stack
+        row["seconds"] = round(row["fit_seconds"] + row["predict_seconds"], 2)
         if args.cli and spec["data"] == "ml-100k":
             row["cli_max_rss_mb"] = _run_cli(spec["model"], row["settings"]["method"],
                                              args.data_home)
         row["under_target"] = row["peak_mb"] < TARGET_MB
         rows.append(row)
         print(_table([row]).splitlines()[-1], file=sys.stderr, flush=True)
+        _write(args, argv, rows)  # after every row: an interrupted run keeps what it measured
     print(f"Peak resident memory (MB) of one fold's fit + prediction, fresh process per row "
           f"(target: under {TARGET_MB} MB)")
     print(_table(rows))
-    write_json(args.output, {"benchmark": "memory", "target_mb": TARGET_MB,
-                             "measure": "getrusage(RUSAGE_SELF).ru_maxrss of a fresh worker "
-                                        "process per row; time_max_rss_mb: /usr/bin/time -f %M",
-                             **provenance(), "rows": rows})
+    _write(args, argv, rows)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

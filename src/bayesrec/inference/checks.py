@@ -19,31 +19,48 @@ import xarray as xr
 
 from bayesrec.errors import FitWarning
 from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks
-from bayesrec.inference.record import posterior_of, ratings_of_model, thin_index
+from bayesrec.inference.record import posterior_of, ratings_of_model, swapped_pairs, thin_index
 
-__all__ = ["training_check", "degenerate_message", "warn_if_degenerate", "MAX_CHECK_DRAWS"]
+__all__ = ["training_check", "degenerate_message", "warn_if_degenerate", "MAX_CHECK_DRAWS",
+           "CHECK_BLOCK_ELEMENTS"]
 
 #: Draws of ``mu`` the check averages (evenly thinned).
 MAX_CHECK_DRAWS = 100
+#: Numbers (samples x pairs x the widest row gathered per pair) in one block of the check:
+#: 2**20, 8 MB of float64.  Blocks of pairs keep every array the model's graph forms per
+#: pair (MMSBM's pairs x groups x levels) at a few times that, whatever the training size.
+CHECK_BLOCK_ELEMENTS = 2**20
 
 
 def training_check(fit: xr.DataTree, model: pm.Model) -> dict[str, float]:
     """``training_rmse`` (of the posterior-mean expected rating, clipped to the scale) and
-    ``training_rmse_global_mean`` (of the training mean) on the fit's training ratings."""
+    ``training_rmse_global_mean`` (of the training mean) on the fit's training ratings.
+
+    The training pairs are taken a block at a time (:data:`CHECK_BLOCK_ELEMENTS`), each
+    with the blocks of draws of the whole training set, so every pair's mean sums the
+    same draws in the same order as one pass over all pairs would.
+    """
     ratings = ratings_of_model(model)
     rating = np.asarray(ratings.rating, dtype=float)
-    posterior = posterior_of(fit)
+    evaluator = draw_evaluator(model, ("mu",))
+    posterior = posterior_of(fit)[evaluator.inputs]  # only what mu reads is thinned (copied)
     idx = thin_index(posterior.sizes["chain"], posterior.sizes["draw"], MAX_CHECK_DRAWS)
     if idx is not None:
         posterior = posterior.isel(draw=idx)
-    evaluator = draw_evaluator(model, ("mu",))
-    total, count = np.zeros(len(rating)), 0
-    for _, out in iter_draw_blocks(posterior[evaluator.inputs], evaluator,
-                                   n_pairs=len(rating)):
-        mu = out["mu"].reshape(-1, len(rating))
-        total += mu.sum(0)
-        count += mu.shape[0]
-    mean = ratings.scale.clip(total / count)
+    ucodes = np.asarray(model["user_idx"].get_value())
+    icodes = np.asarray(model["item_idx"].get_value())
+    n = len(rating)
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    width = max([1, *(int(np.prod(posterior[v].shape[3:])) for v in evaluator.inputs)])
+    step = max(1, CHECK_BLOCK_ELEMENTS // (n_samples * width))
+    total = np.zeros(n)
+    for start in range(0, n, step):
+        pairs = slice(start, min(n, start + step))
+        with swapped_pairs(model, ucodes[pairs], icodes[pairs]):
+            # n_pairs=n: the draw blocks of the whole training set (the same sums)
+            for _, out in iter_draw_blocks(posterior, evaluator, n_pairs=n):
+                total[pairs] += out["mu"].reshape(-1, pairs.stop - pairs.start).sum(0)
+    mean = ratings.scale.clip(total / n_samples)
     return {"training_rmse": float(np.sqrt(np.mean((mean - rating) ** 2))),
             "training_rmse_global_mean": float(np.std(rating))}
 

@@ -196,7 +196,7 @@ def _level_probabilities(model: pm.Model, edges: np.ndarray):
 
 
 def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
-                     max_elements: int = MAX_ELEMENTS
+                     max_elements: int = MAX_ELEMENTS, positions: np.ndarray | None = None
                      ) -> Iterator[tuple[slice, dict[str, np.ndarray]]]:
     """Evaluate ``evaluator`` over the posterior in blocks of draws, in draw order.
 
@@ -204,12 +204,16 @@ def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
     sized so that ``chains * draws * n_pairs * width`` stays under
     ``max_elements``.  Yields ``(draw_slice, {output: array (chain, draw, ...)})``.
     The caller sets the pairs (with the model's data containers) beforehand.
+    ``positions`` (optional) are the draws to use in every chain, in order: the
+    posterior ``isel(draw=positions)`` would give, read a block at a time instead of
+    copied whole (``draw_slice`` then counts positions).
     """
     post = posterior_of(posterior)
     missing = [n for n in evaluator.inputs if n not in post]
     if missing:
         raise InputError(f"the posterior lacks the free variable(s) {missing} of the model")
-    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    n_chain = post.sizes["chain"]
+    n_draw = post.sizes["draw"] if positions is None else len(positions)
     arrays = {n: post[n].transpose("chain", "draw", ...).values for n in evaluator.inputs}
     # numbers per pair and draw: the widest row gathered per pair (e.g. a user's factors)
     width = max([1, *(int(np.prod(a.shape[3:])) for a in arrays.values())])
@@ -218,7 +222,8 @@ def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
     for start in range(0, n_draw, step):
         block = slice(start, min(start + step, n_draw))
         d = block.stop - block.start
-        values = {n: a[:, block].reshape(n_chain * d, *a.shape[2:]) for n, a in arrays.items()}
+        picked = block if positions is None else positions[block]
+        values = {n: a[:, picked].reshape(n_chain * d, *a.shape[2:]) for n, a in arrays.items()}
         out = evaluator(values)
         yield block, {k: v.reshape(n_chain, d, *v.shape[1:]) for k, v in out.items()}
 

@@ -213,27 +213,32 @@ def _prob_evaluator(model: pm.Model, scale) -> DrawEvaluator | None:
     return draw_evaluator(model, (), level_edges=scale.edges)
 
 
-def _prob_posterior(model: pm.Model, evaluator: DrawEvaluator, draws) -> xr.Dataset:
+def _prob_posterior(model: pm.Model, evaluator: DrawEvaluator,
+                    draws) -> tuple[xr.Dataset, np.ndarray | None]:
     """The draws the level probabilities average over: every distinct draw for a model's
-    own ``prob``, at most :data:`LEVEL_PROB_DRAWS` for a continuous likelihood's masses."""
+    own ``prob``, at most :data:`LEVEL_PROB_DRAWS` for a continuous likelihood's masses;
+    as the posterior and the draw positions to read from it (None: all), not a copy."""
     posterior = draws.distinct(evaluator.inputs)
     if "prob" in model.named_vars:
-        return posterior
-    kept = thin_index(posterior.sizes["chain"], posterior.sizes["draw"], LEVEL_PROB_DRAWS)
-    return posterior if kept is None else posterior.isel(draw=kept)
+        return posterior, None
+    return posterior, thin_index(posterior.sizes["chain"], posterior.sizes["draw"],
+                                 LEVEL_PROB_DRAWS)
 
 
-def _posterior_mean(evaluator: DrawEvaluator, name: str, posterior: xr.Dataset,
+def _posterior_mean(evaluator: DrawEvaluator, name: str,
+                    posterior: tuple[xr.Dataset, np.ndarray | None],
                     n_pairs: int) -> np.ndarray:
     """Posterior mean of a deterministic (e.g. the level probabilities ``prob``) for the
-    current pairs, over the given draws, as a running sum over blocks of draws.
+    current pairs, over the given draws (a posterior and the positions of the draws to
+    use, from :func:`_prob_posterior`), as a running sum over blocks of draws.
 
     (Level probabilities are pairs x levels per draw: storing them for every draw, or
     for every repeat of a MAP point, would take gigabytes.)
     """
+    posterior, positions = posterior
     total, count = 0.0, 0
     for _, out in iter_draw_blocks(posterior[evaluator.inputs], evaluator, n_pairs=n_pairs,
-                                   max_elements=BLOCK_ELEMENTS):
+                                   max_elements=BLOCK_ELEMENTS, positions=positions):
         values = out[name]
         total = total + values.sum(axis=(0, 1))
         count += values.shape[0] * values.shape[1]

@@ -262,7 +262,8 @@ def _digest(h, ds: xr.Dataset, *, coords: bool = False) -> None:
             h.update("\x1f".join(repr(v) for v in values.ravel().tolist()).encode())
         else:
             h.update(values.dtype.str.encode())
-            h.update(np.ascontiguousarray(values).tobytes())
+            # the buffer itself, not a ``tobytes`` copy (a BPMF posterior is hundreds of MB)
+            h.update(np.ascontiguousarray(values).reshape(-1).view(np.uint8))
 
 
 def model_hash(ident: xr.Dataset, observed: xr.Dataset, constant: xr.Dataset) -> str:
