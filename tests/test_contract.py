@@ -49,7 +49,9 @@ def test_baseline_contract(name, split):
     assert top.sizes == {"user": 3, "rank": 4}
 
 
-@pytest.mark.parametrize("name", BAYESIAN)
+# MPMA's run of the contract takes minutes on 2 cores: it runs with -m agreement
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.agreement) if n == "mpma"
+                                  else n for n in BAYESIAN])
 def test_bayesian_contract(name, split, tmp_path):
     rec = _fitted(name, split)
     users = [split.train.users[0], "new-user", split.train.users[1]]

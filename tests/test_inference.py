@@ -225,6 +225,7 @@ def test_every_method_returns_the_same_groups_and_dims(fits, pmf_model):
     assert {"diverging", "tree_depth", "step_size"} <= set(fits["nuts"]["sample_stats"].data_vars)
 
 
+@pytest.mark.agreement  # refits MAP and ADVI: long (fresh-process determinism is there too)
 def test_same_seed_same_numbers(pmf_model, fits):
     again = fit(pmf_model, "map", random_seed=1)  # same settings as the fixture
     xr.testing.assert_equal(again["posterior"].to_dataset(), fits["map"]["posterior"].to_dataset())
