@@ -31,13 +31,14 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from _common import fold_summary  # (before this folder leaves the import path, below)
+
 # This script is named like the ``mmsbm`` package it compares with: keep its own folder off
 # the import path (here and in the package's worker processes, which inherit sys.path).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import fold_summary  # noqa: E402
 
 from bayesrec.diagnostics.mmsbm import package_probabilities  # noqa: E402
 from bayesrec.errors import InputError  # noqa: E402
