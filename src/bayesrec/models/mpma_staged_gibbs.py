@@ -1,0 +1,199 @@
+r"""MPMA's components sampled by block Gibbs: the Bayesian version of the staged fit.
+
+``fit(model, "staged", components="gibbs")`` runs the procedure of
+:mod:`bayesrec.models.mpma_staged` with each component's penalised least squares
+replaced by its posterior: the penalties become Gaussian priors in units of the
+component's noise variance, and alternating least squares becomes block Gibbs
+sampling (each row's exact Gaussian conditional drawn instead of solved for).
+
+The chain starts at the point fit of the components (ALS, :func:`~bayesrec.models.
+mpma_staged.fit_components`), so a short burn-in suffices.
+
+* **Global component**: :math:`r_{ui} \sim \mathcal N(m + b_u + c_i + U_u^\top V_i,
+  \tau_g^{-1})` with :math:`U_u, V_i \sim \mathcal N(0, (\lambda_f \tau_g)^{-1} I)`,
+  :math:`b_u, c_i \sim \mathcal N(0, (\lambda_b \tau_g)^{-1})`, a flat prior on
+  :math:`m` and :math:`p(\tau_g) \propto 1 / \tau_g` (normal-gamma: the noise precision
+  has a Gamma conditional).  One sweep draws all :math:`(U_u, b_u)`, then all
+  :math:`(V_i, c_i)`, then :math:`m`, then :math:`\tau_g`.
+* **Local components**, on the residuals of the current draw of the shared biases, with
+  priors centred on the current draw of the global factors: user-local
+  :math:`P_u \sim \mathcal N(U_u, (\lambda_l \tau)^{-1} I)`,
+  :math:`Q_{c,i} \sim \mathcal N(V_i, (\lambda_l \tau)^{-1} I)` (item-local mirrored;
+  ``local_prior="offset"``: the offsets with zero-mean priors), their own noise
+  precision :math:`\tau`.  Each sweep of a local component follows a sweep of the
+  global one and conditions on it; the global component never sees the local ones (as
+  in the staged point fit, a "cut": the local components do not feed back into the
+  global fit), and the local factors move with their centre (their deviations from
+  the global factors are the chain's state), so the local chain follows the global
+  one.  This is a sampler of the cut posterior only approximately (a local sweep is one
+  Gibbs update given the new global draw, not an exact draw given it).
+
+The row draws are inference's (:data:`~bayesrec.models.hooks.GaussianRows`, the
+block-Gibbs sampler's row kernel); this module only arranges them.  Deterministic
+given the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from bayesrec.models.hooks import GaussianRows
+from bayesrec.models.mpma_staged import StagedData, _base, component_means, fit_components
+
+__all__ = ["sample_components"]
+
+
+def _draw_precision(rng, residual: np.ndarray, prior_sq: float, n_prior: int) -> float:
+    r"""The noise precision's Gamma conditional under :math:`p(\tau) \propto 1/\tau` with
+    priors scaled by it: shape ``(n + n_prior) / 2``, rate ``(sse + prior_sq) / 2``."""
+    rate = 0.5 * (float(residual @ residual) + prior_sq)
+    return float(rng.gamma(0.5 * (len(residual) + n_prior), 1.0 / max(rate, 1e-300)))
+
+
+def _precision(residual: np.ndarray) -> float:
+    """The noise precision of these residuals (a chain's start)."""
+    return 1.0 / max(float(np.mean(residual**2)), 1e-6) if len(residual) else 1.0
+
+
+class _Sampler:
+    """The chain's state and its sweeps, for one :class:`StagedData`."""
+
+    def __init__(self, data: StagedData, opts: Mapping, rows: GaussianRows, seed: int):
+        self.data, self.rows = data, rows
+        start_seed, chain_seed = np.random.SeedSequence(seed).generate_state(2)
+        self.rng = np.random.default_rng(chain_seed)
+        self.factor_penalty = float(opts["factor_penalty"])
+        self.bias_penalty = float(opts["bias_penalty"])
+        self.local_penalty = float(opts["local_penalty"])
+        # the chain starts at the point fit (ALS): a short burn-in suffices
+        start = fit_components(data, opts, int(start_seed))
+        self.U, self.V = start["user_factors"], start["item_factors"]
+        self.b = start.get("user_bias", np.zeros(data.n_users))
+        self.c = start.get("item_bias", np.zeros(data.n_items))
+        self.offset = float(start.get("offset", 0.0))
+        self.tau = {"global": _precision(data.rating - _base(start, data.user, data.item)
+                                         - (self.U[data.user] * self.V[data.item]).sum(1))}
+        fitted = component_means(data, start, data.user, data.item)
+        for j, name in enumerate(data.components):
+            self.tau[name] = _precision(data.rating - fitted[:, j])
+        self.dev = {}  # local components: the cluster side's deviations from its centre
+        k = data.n_factors
+        if "user_local_item_factors" in start:
+            self.dev["user_local"] = (start["user_local_item_factors"].reshape(-1, k)
+                                      - np.tile(self.V, (data.n_user_clusters, 1)))
+        if "item_local_user_factors" in start:
+            self.dev["item_local"] = (start["item_local_user_factors"].reshape(-1, k)
+                                      - np.tile(self.U, (data.n_item_clusters, 1)))
+        self.local = {}  # their current values
+
+    def _draw(self, group, n_groups, x, y, penalty, prior, tau):
+        eps = self.rng.standard_normal(prior.shape)
+        return self.rows(group, n_groups, np.ascontiguousarray(x), y, penalty, prior, tau, eps)
+
+    def global_sweep(self) -> None:
+        d, k = self.data, self.data.n_factors
+        user, item, r, tau = d.user, d.item, d.rating, self.tau["global"]
+        pen = np.full(k, self.factor_penalty)
+        if d.biases:
+            pen, ones = np.r_[pen, self.bias_penalty], np.ones((len(r), 1))
+            w = self._draw(user, d.n_users, np.hstack([self.V[item], ones]),
+                           r - self.offset - self.c[item], pen, np.zeros((d.n_users, k + 1)), tau)
+            self.U, self.b = w[:, :k], w[:, k]
+            w = self._draw(item, d.n_items, np.hstack([self.U[user], ones]),
+                           r - self.offset - self.b[user], pen, np.zeros((d.n_items, k + 1)), tau)
+            self.V, self.c = w[:, :k], w[:, k]
+        else:
+            self.U = self._draw(user, d.n_users, self.V[item], r, pen,
+                                np.zeros((d.n_users, k)), tau)
+            self.V = self._draw(item, d.n_items, self.U[user], r, pen,
+                                np.zeros((d.n_items, k)), tau)
+        resid = r - _base(self.params_global(), user, item) - (self.U[user] * self.V[item]).sum(1)
+        if d.biases and len(r):  # flat prior: N(m + mean(resid), 1 / (tau n))
+            shift = resid.mean() + self.rng.standard_normal() / np.sqrt(tau * len(r))
+            self.offset += float(shift)
+            resid = resid - shift
+        prior_sq = self.factor_penalty * ((self.U**2).sum() + (self.V**2).sum())
+        n_prior = self.U.size + self.V.size
+        if d.biases:
+            prior_sq += self.bias_penalty * ((self.b**2).sum() + (self.c**2).sum())
+            n_prior += d.n_users + d.n_items
+        self.tau["global"] = _draw_precision(self.rng, resid, prior_sq, n_prior)
+
+    def params_global(self) -> dict:
+        out = {"user_factors": self.U, "item_factors": self.V}
+        if self.data.biases:
+            out.update({"offset": np.asarray(self.offset), "user_bias": self.b,
+                        "item_bias": self.c})
+        return out
+
+    def local_sweep(self, name: str) -> None:
+        d, k = self.data, self.data.n_factors
+        user, item = d.user, d.item
+        y = d.rating - _base(self.params_global(), user, item)
+        pen, tau = np.full(k, self.local_penalty), self.tau[name]
+        if name == "user_local":
+            n_cl, cell = d.n_user_clusters, d.user_clusters[user] * d.n_items + item
+            fixed, fixed_idx, n_fixed = self.U, user, d.n_users
+            tiled, tiled_idx = np.tile(self.V, (n_cl, 1)), cell
+        else:
+            n_cl, cell = d.n_item_clusters, d.item_clusters[item] * d.n_users + user
+            fixed, fixed_idx, n_fixed = self.V, item, d.n_items
+            tiled, tiled_idx = np.tile(self.U, (n_cl, 1)), cell
+        if d.local_prior == "offset":  # offsets of the tiled side, the fixed side held
+            offsets = self._draw(tiled_idx, len(tiled), fixed[fixed_idx],
+                                 y - (fixed[fixed_idx] * tiled[tiled_idx]).sum(1), pen,
+                                 np.zeros_like(tiled), tau)
+            resid = y - (fixed[fixed_idx] * (tiled + offsets)[tiled_idx]).sum(1)
+            self.local[name] = offsets.reshape(n_cl, -1, k)
+            self.tau[name] = _draw_precision(self.rng, resid, self.local_penalty
+                                             * float((offsets**2).sum()), offsets.size)
+            return
+        # the cluster side moves with its centre: its deviations are the state
+        cluster_side = tiled + self.dev.get(name, 0.0)
+        unit_side = self._draw(fixed_idx, n_fixed, cluster_side[tiled_idx], y, pen, fixed, tau)
+        cluster_side = self._draw(tiled_idx, len(tiled), unit_side[fixed_idx], y, pen, tiled,
+                                  tau)
+        self.dev[name] = cluster_side - tiled
+        resid = y - (unit_side[fixed_idx] * cluster_side[tiled_idx]).sum(1)
+        prior_sq = self.local_penalty * float(((unit_side - fixed) ** 2).sum()
+                                              + (self.dev[name] ** 2).sum())
+        self.tau[name] = _draw_precision(self.rng, resid, prior_sq,
+                                         unit_side.size + cluster_side.size)
+        self.local[name] = (unit_side, cluster_side.reshape(n_cl, -1, k))
+
+    def snapshot(self) -> dict:
+        out = {key: np.array(value) for key, value in self.params_global().items()}
+        for name, value in self.local.items():
+            if self.data.local_prior == "offset":
+                key = ("user_local_item_offsets" if name == "user_local"
+                       else "item_local_user_offsets")
+                out[key] = value.copy()
+            elif name == "user_local":
+                out["user_local_user_factors"] = value[0].copy()
+                out["user_local_item_factors"] = value[1].copy()
+            else:
+                out["item_local_item_factors"] = value[0].copy()
+                out["item_local_user_factors"] = value[1].copy()
+        out["component_noise_sd"] = np.array([1.0 / np.sqrt(self.tau[n])
+                                              for n in self.data.components])
+        return out
+
+
+def sample_components(data: StagedData, opts: Mapping, seed: int, *,
+                      rows: GaussianRows) -> list[dict]:
+    """Stages 1-2 by block Gibbs (module docstring): ``opts["draws"]`` draws of every
+    component's parameters, under the names of MPMA's variables, after ``opts["tune"]``
+    burn-in sweeps.  Each draw also holds ``component_noise_sd`` (the components' own
+    noise sds, not MPMA's ``sigma``, which the EM of stage 3 sets)."""
+    sampler = _Sampler(data, opts, rows, seed)
+    draws = []
+    for sweep in range(opts["tune"] + opts["draws"]):
+        sampler.global_sweep()
+        for name in data.components:
+            if name != "global":
+                sampler.local_sweep(name)
+        if sweep >= opts["tune"]:
+            draws.append(sampler.snapshot())
+    return draws
