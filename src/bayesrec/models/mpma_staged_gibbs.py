@@ -45,11 +45,12 @@ from bayesrec.models.mpma_staged import StagedData, _base, component_means, fit_
 __all__ = ["sample_components"]
 
 
-def _draw_precision(rng, residual: np.ndarray, prior_sq: float, n_prior: int) -> float:
-    r"""The noise precision's Gamma conditional under :math:`p(\tau) \propto 1/\tau` with
-    priors scaled by it: shape ``(n + n_prior) / 2``, rate ``(sse + prior_sq) / 2``."""
-    rate = 0.5 * (float(residual @ residual) + prior_sq)
-    return float(rng.gamma(0.5 * (len(residual) + n_prior), 1.0 / max(rate, 1e-300)))
+def _draw_precision(rng, sum_sq: float, n: int, rate: float = 0.0) -> float:
+    r"""A precision's Gamma conditional from ``n`` zero-mean Gaussian terms with sum of squares
+    ``sum_sq``: under the prior :math:`\text{Gamma}(1, \text{rate})` (exponential of mean
+    ``1 / rate``), or :math:`p(\tau) \propto 1 / \tau` with ``rate=0`` (the noise)."""
+    shape = 0.5 * n + (1.0 if rate > 0 else 0.0)
+    return float(rng.gamma(shape, 1.0 / max(rate + 0.5 * sum_sq, 1e-300)))
 
 
 def _precision(residual: np.ndarray) -> float:
@@ -64,9 +65,6 @@ class _Sampler:
         self.data, self.rows = data, rows
         start_seed, chain_seed = np.random.SeedSequence(seed).generate_state(2)
         self.rng = np.random.default_rng(chain_seed)
-        self.factor_penalty = float(opts["factor_penalty"])
-        self.bias_penalty = float(opts["bias_penalty"])
-        self.local_penalty = float(opts["local_penalty"])
         # the chain starts at the point fit (ALS): a short burn-in suffices
         start = fit_components(data, opts, int(start_seed))
         self.U, self.V = start["user_factors"], start["item_factors"]
@@ -78,8 +76,16 @@ class _Sampler:
         fitted = component_means(data, start, data.user, data.item)
         for j, name in enumerate(data.components):
             self.tau[name] = _precision(data.rating - fitted[:, j])
+        # learned prior precisions, started at (and with hyperprior means) the penalties times
+        # the start's noise precision
+        k, tau0 = data.n_factors, self.tau["global"]
+        self.prec = {"user_factors": np.full(k, float(opts["factor_penalty"]) * tau0),
+                     "item_factors": np.full(k, float(opts["factor_penalty"]) * tau0),
+                     "bias": float(opts["bias_penalty"]) * tau0,
+                     **{name: float(opts["local_penalty"]) * self.tau[name]
+                        for name in data.components if name != "global"}}
+        self.hyper_rate = {key: 1.0 / np.mean(value) for key, value in self.prec.items()}
         self.dev = {}  # local components: the cluster side's deviations from its centre
-        k = data.n_factors
         if "user_local_item_factors" in start:
             self.dev["user_local"] = (start["user_local_item_factors"].reshape(-1, k)
                                       - np.tile(self.V, (data.n_user_clusters, 1)))
@@ -92,34 +98,43 @@ class _Sampler:
         eps = self.rng.standard_normal(prior.shape)
         return self.rows(group, n_groups, np.ascontiguousarray(x), y, penalty, prior, tau, eps)
 
+    def _hyper(self, key: str, values: np.ndarray, axis=None) -> np.ndarray | float:
+        """Draw the prior precision ``key`` of ``values`` (per column with ``axis=0``)."""
+        sum_sq, n = (values**2).sum(axis=axis), values.size if axis is None else len(values)
+        rate = self.hyper_rate[key]
+        if axis is None:
+            return _draw_precision(self.rng, float(sum_sq), n, rate)
+        return np.array([_draw_precision(self.rng, float(q), n, rate) for q in sum_sq])
+
     def global_sweep(self) -> None:
         d, k = self.data, self.data.n_factors
         user, item, r, tau = d.user, d.item, d.rating, self.tau["global"]
-        pen = np.full(k, self.factor_penalty)
+        pen_u, pen_v = self.prec["user_factors"] / tau, self.prec["item_factors"] / tau
         if d.biases:
-            pen, ones = np.r_[pen, self.bias_penalty], np.ones((len(r), 1))
+            ones, pen_b = np.ones((len(r), 1)), self.prec["bias"] / tau
             w = self._draw(user, d.n_users, np.hstack([self.V[item], ones]),
-                           r - self.offset - self.c[item], pen, np.zeros((d.n_users, k + 1)), tau)
+                           r - self.offset - self.c[item], np.r_[pen_u, pen_b],
+                           np.zeros((d.n_users, k + 1)), tau)
             self.U, self.b = w[:, :k], w[:, k]
             w = self._draw(item, d.n_items, np.hstack([self.U[user], ones]),
-                           r - self.offset - self.b[user], pen, np.zeros((d.n_items, k + 1)), tau)
+                           r - self.offset - self.b[user], np.r_[pen_v, pen_b],
+                           np.zeros((d.n_items, k + 1)), tau)
             self.V, self.c = w[:, :k], w[:, k]
         else:
-            self.U = self._draw(user, d.n_users, self.V[item], r, pen,
+            self.U = self._draw(user, d.n_users, self.V[item], r, pen_u,
                                 np.zeros((d.n_users, k)), tau)
-            self.V = self._draw(item, d.n_items, self.U[user], r, pen,
+            self.V = self._draw(item, d.n_items, self.U[user], r, pen_v,
                                 np.zeros((d.n_items, k)), tau)
         resid = r - _base(self.params_global(), user, item) - (self.U[user] * self.V[item]).sum(1)
         if d.biases and len(r):  # flat prior: N(m + mean(resid), 1 / (tau n))
             shift = resid.mean() + self.rng.standard_normal() / np.sqrt(tau * len(r))
             self.offset += float(shift)
             resid = resid - shift
-        prior_sq = self.factor_penalty * ((self.U**2).sum() + (self.V**2).sum())
-        n_prior = self.U.size + self.V.size
+        self.tau["global"] = _draw_precision(self.rng, float(resid @ resid), len(resid))
+        self.prec["user_factors"] = self._hyper("user_factors", self.U, axis=0)
+        self.prec["item_factors"] = self._hyper("item_factors", self.V, axis=0)
         if d.biases:
-            prior_sq += self.bias_penalty * ((self.b**2).sum() + (self.c**2).sum())
-            n_prior += d.n_users + d.n_items
-        self.tau["global"] = _draw_precision(self.rng, resid, prior_sq, n_prior)
+            self.prec["bias"] = self._hyper("bias", np.r_[self.b, self.c])
 
     def params_global(self) -> dict:
         out = {"user_factors": self.U, "item_factors": self.V}
@@ -132,7 +147,7 @@ class _Sampler:
         d, k = self.data, self.data.n_factors
         user, item = d.user, d.item
         y = d.rating - _base(self.params_global(), user, item)
-        pen, tau = np.full(k, self.local_penalty), self.tau[name]
+        pen, tau = np.full(k, self.prec[name] / self.tau[name]), self.tau[name]
         if name == "user_local":
             n_cl, cell = d.n_user_clusters, d.user_clusters[user] * d.n_items + item
             fixed, fixed_idx, n_fixed = self.U, user, d.n_users
@@ -147,8 +162,8 @@ class _Sampler:
                                  np.zeros_like(tiled), tau)
             resid = y - (fixed[fixed_idx] * (tiled + offsets)[tiled_idx]).sum(1)
             self.local[name] = offsets.reshape(n_cl, -1, k)
-            self.tau[name] = _draw_precision(self.rng, resid, self.local_penalty
-                                             * float((offsets**2).sum()), offsets.size)
+            self.tau[name] = _draw_precision(self.rng, float(resid @ resid), len(resid))
+            self.prec[name] = self._hyper(name, offsets)
             return
         # the cluster side moves with its centre: its deviations are the state
         cluster_side = tiled + self.dev.get(name, 0.0)
@@ -157,10 +172,9 @@ class _Sampler:
                                   tau)
         self.dev[name] = cluster_side - tiled
         resid = y - (unit_side[fixed_idx] * cluster_side[tiled_idx]).sum(1)
-        prior_sq = self.local_penalty * float(((unit_side - fixed) ** 2).sum()
-                                              + (self.dev[name] ** 2).sum())
-        self.tau[name] = _draw_precision(self.rng, resid, prior_sq,
-                                         unit_side.size + cluster_side.size)
+        self.tau[name] = _draw_precision(self.rng, float(resid @ resid), len(resid))
+        self.prec[name] = self._hyper(name, np.r_[(unit_side - fixed).ravel(),
+                                                  self.dev[name].ravel()])
         self.local[name] = (unit_side, cluster_side.reshape(n_cl, -1, k))
 
     def snapshot(self) -> dict:
