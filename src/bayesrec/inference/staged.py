@@ -20,9 +20,10 @@ predictions made out of fold: the training ratings are split into ``folds``
 parts and the components refitted without each part predict it.
 
 With ``components="gibbs"`` the procedure is Bayesian: the penalties become Gaussian
-priors (in units of each component's noise variance, which gets a Gamma conditional)
-and each component is sampled by block Gibbs (``tune`` burn-in sweeps, then ``draws``
-sweeps kept), with the rows drawn by the Gibbs sampler's kernel
+priors whose precisions are learned (Gamma hyperpriors with the penalties, times the
+noise precision of the point fit, as their means), and each component is sampled by
+block Gibbs from the point fit (``tune`` burn-in sweeps, then ``draws`` sweeps kept),
+with the rows drawn by the Gibbs sampler's kernel
 (:func:`~bayesrec.inference.gibbs.kernels.draw_rows`, given to the model's hook as
 :func:`gaussian_rows`).  The EM of the weights runs on the out-of-fold posterior means,
 and the noise scales are its sds less the posterior sd of those means (the draws
@@ -68,11 +69,16 @@ class Options(MethodOptions):
     recipe for MPMA, chosen on validation splits of MovieLens 100K.
 
     ``components`` ("map": each component by penalised ALS, the fit one point; "gibbs":
-    each component sampled by block Gibbs with the penalties as Gaussian priors, the fit
-    ``draws`` draws of one chain), ``draws`` (100 kept sweeps, "gibbs" only), ``tune``
-    (50 burn-in sweeps, "gibbs" only; ``sweeps`` is the ALS's).  A "gibbs" fit samples
-    ``folds + 1`` times (out of fold, then on all ratings): about 2 minutes on one core
-    for MovieLens 100K's u1 with 10 factors and 2 x 2 clusters."""
+    each component sampled by block Gibbs, Gaussian priors with learned precisions whose
+    prior means are the penalties, the fit ``draws`` draws of one chain; see
+    :mod:`bayesrec.models.mpma_staged_gibbs`), ``draws`` (100 kept sweeps, "gibbs" only),
+    ``tune`` (50 burn-in sweeps from the ALS point, "gibbs" only; ``sweeps`` is the
+    ALS's).  A "gibbs" fit samples ``folds + 1`` times (out of fold, then on all
+    ratings); the EM of the weights runs on out-of-fold posterior means and the noise
+    sds are its sds with the posterior variance of those means taken out (the draws
+    carry it).  On
+    MovieLens 100K (10 factors, 2 x 2 clusters) the u1 fit took 341 s on one core of a
+    loaded shared machine (``benchmarks/results/mpma_staged.json``)."""
 
     factor_penalty: PositiveFloat = 15.0
     bias_penalty: PositiveFloat = 5.0

@@ -2,31 +2,40 @@ r"""MPMA's components sampled by block Gibbs: the Bayesian version of the staged
 
 ``fit(model, "staged", components="gibbs")`` runs the procedure of
 :mod:`bayesrec.models.mpma_staged` with each component's penalised least squares
-replaced by its posterior: the penalties become Gaussian priors in units of the
-component's noise variance, and alternating least squares becomes block Gibbs
+replaced by its posterior: the ridge penalties become Gaussian priors whose precisions
+are learned (Gamma hyperpriors), and alternating least squares becomes block Gibbs
 sampling (each row's exact Gaussian conditional drawn instead of solved for).
 
 The chain starts at the point fit of the components (ALS, :func:`~bayesrec.models.
 mpma_staged.fit_components`), so a short burn-in suffices.
 
 * **Global component**: :math:`r_{ui} \sim \mathcal N(m + b_u + c_i + U_u^\top V_i,
-  \tau_g^{-1})` with :math:`U_u, V_i \sim \mathcal N(0, (\lambda_f \tau_g)^{-1} I)`,
-  :math:`b_u, c_i \sim \mathcal N(0, (\lambda_b \tau_g)^{-1})`, a flat prior on
-  :math:`m` and :math:`p(\tau_g) \propto 1 / \tau_g` (normal-gamma: the noise precision
-  has a Gamma conditional).  One sweep draws all :math:`(U_u, b_u)`, then all
-  :math:`(V_i, c_i)`, then :math:`m`, then :math:`\tau_g`.
+  \tau_g^{-1})` with :math:`U_{uk} \sim \mathcal N(0, 1 / \alpha^U_k)`,
+  :math:`V_{ik} \sim \mathcal N(0, 1 / \alpha^V_k)`, :math:`b_u, c_i \sim \mathcal
+  N(0, 1 / \beta)`, a flat prior on :math:`m` and :math:`p(\tau_g) \propto 1 / \tau_g`;
+  each precision :math:`\alpha^U_k, \alpha^V_k, \beta` is exponential with mean the
+  staged penalty (``factor_penalty``, ``bias_penalty``) times the noise precision of the
+  start (a diagonal, zero-mean cousin of BPMF's Normal-Wishart hyperprior).  One sweep
+  draws all :math:`(U_u, b_u)`, then all :math:`(V_i, c_i)`, then :math:`m`,
+  :math:`\tau_g` and the precisions (Gamma conditionals).
 * **Local components**, on the residuals of the current draw of the shared biases, with
   priors centred on the current draw of the global factors: user-local
-  :math:`P_u \sim \mathcal N(U_u, (\lambda_l \tau)^{-1} I)`,
-  :math:`Q_{c,i} \sim \mathcal N(V_i, (\lambda_l \tau)^{-1} I)` (item-local mirrored;
-  ``local_prior="offset"``: the offsets with zero-mean priors), their own noise
-  precision :math:`\tau`.  Each sweep of a local component follows a sweep of the
-  global one and conditions on it; the global component never sees the local ones (as
-  in the staged point fit, a "cut": the local components do not feed back into the
-  global fit), and the local factors move with their centre (their deviations from
-  the global factors are the chain's state), so the local chain follows the global
-  one.  This is a sampler of the cut posterior only approximately (a local sweep is one
-  Gibbs update given the new global draw, not an exact draw given it).
+  :math:`P_u \sim \mathcal N(U_u, \gamma^{-1} I)`, :math:`Q_{c,i} \sim \mathcal N(V_i,
+  \gamma^{-1} I)` (item-local mirrored; ``local_prior="offset"``: the offsets with
+  zero-mean priors), their own noise precision :math:`\tau` and pull :math:`\gamma`
+  (exponential with mean ``local_penalty`` times the start's noise precision).  Each
+  sweep of a local component follows a sweep of the global one and conditions on it;
+  the global component never sees the local ones (as in the staged point fit, a "cut":
+  the local components do not feed back into the global fit), and the local factors
+  move with their centre (their deviations from the global factors are the chain's
+  state), so the local chain follows the global one.  This samples the cut posterior
+  only approximately (a local sweep is one Gibbs update given the new global draw, not
+  an exact draw given it).
+
+Priors whose scale is tied to the noise (the penalties as fixed multiples of the noise
+precision, normal-gamma) gave an over-regularised posterior mean on MovieLens 100K
+(u1, global component alone: 0.933 against the ALS point's 0.924); learned
+precisions gave 0.916, whatever the penalty (2 to 15) they start from.
 
 The row draws are inference's (:data:`~bayesrec.models.hooks.GaussianRows`, the
 block-Gibbs sampler's row kernel); this module only arranges them.  Deterministic
