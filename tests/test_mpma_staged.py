@@ -99,14 +99,19 @@ def test_fit_is_a_point_posterior_of_every_free_variable(small, small_fit):
     assert json.loads(small_fit.attrs["method_options"])["local_penalty"] == 10.0
 
 
-def test_same_seed_same_fit_other_seed_other_fit(small, small_fit):
+@pytest.mark.parametrize("options", [SIM_OPTIONS, {**SIM_OPTIONS, "components": "gibbs",
+                                                   "draws": 5, "tune": 3}],
+                         ids=["map", "gibbs"])
+def test_same_seed_same_fit_other_seed_other_fit(small, options):
     model, _, _ = small
-    again = fit(model, "staged", random_seed=SEED, progressbar=False, **SIM_OPTIONS)
-    for name, var in small_fit["posterior"].to_dataset().data_vars.items():
+    first = fit(model, "staged", random_seed=SEED, progressbar=False, **options)
+    again = fit(model, "staged", random_seed=SEED, progressbar=False, **options)
+    for name, var in first["posterior"].to_dataset().data_vars.items():
         np.testing.assert_array_equal(var.values, again["posterior"][name].values, name)
-    other = fit(model, "staged", random_seed=SEED + 1, progressbar=False, **SIM_OPTIONS)
-    assert not np.array_equal(other["posterior"]["weights"].values,
-                              small_fit["posterior"]["weights"].values)
+    other = fit(model, "staged", random_seed=SEED + 1, progressbar=False, **options)
+    for name in ("weights", "user_factors"):
+        assert not np.array_equal(other["posterior"][name].values,
+                                  first["posterior"][name].values)
 
 
 def test_predict_save_load_round_trip(small, small_fit, tmp_path):
@@ -236,3 +241,92 @@ def test_api_and_cli_give_the_same_fit(tmp_path):
     api = score(predict(fit(model, "staged", random_seed=SEED), pairs=split.test), split.test)
     for metric in ("rmse", "mae", "coverage_90"):
         assert api[metric] == first[metric], metric
+
+
+# ---------------------------------------------------------------------------------------------
+# components="gibbs": the Bayesian staged fit (components sampled by block Gibbs)
+# ---------------------------------------------------------------------------------------------
+GIBBS = {**SIM_OPTIONS, "components": "gibbs", "draws": 60, "tune": 30}
+
+
+@pytest.fixture(scope="module")
+def mixture_fits(mixture):
+    """The point and the Bayesian staged fits of the planted mixture."""
+    train, _, clusters = mixture
+    model = build_model("mpma", train, n_factors=2, n_user_clusters=2, n_item_clusters=2,
+                        **clusters)
+    point = fit(model, "staged", random_seed=SEED, progressbar=False, **SIM_OPTIONS)
+    sampled = fit(model, "staged", random_seed=SEED, progressbar=False, **GIBBS)
+    return model, point, sampled
+
+
+def test_gibbs_staged_fit_is_one_chain_of_draws_of_every_component(mixture_fits):
+    model, _, sampled = mixture_fits
+    post = sampled["posterior"].to_dataset()
+    assert {rv.name for rv in model.free_RVs} <= set(post.data_vars)
+    assert post.sizes["chain"] == 1 and post.sizes["draw"] == GIBBS["draws"]
+    assert post["item_local_user_factors"].dims == ("chain", "draw", "item_cluster", "user",
+                                                    "factor")
+    # the components vary over draws; the EM's weights and noise sds do not
+    assert float(post["user_factors"].std("draw").mean()) > 0.01
+    assert float(post["weights"].std("draw").max()) < 1e-12
+    report = sampled["staged"].to_dataset()
+    assert int(report["draws"]) == GIBBS["draws"]
+    # the noise sds are the EM's less the posterior sd of the out-of-fold means
+    assert (report["sigma"].values < report["em_sigma"].values).all()
+    assert (report["out_of_fold_posterior_sd"].values > 0).all()
+    assert json.loads(sampled.attrs["method_options"])["components"] == "gibbs"
+
+
+def test_gibbs_staged_predicts_as_well_as_the_point_fit_with_calibrated_intervals(
+        mixture, mixture_fits):
+    """Held-out RMSE within noise of the point staged fit's; 90 % intervals near nominal."""
+    _, test, _ = mixture
+    _, point, sampled = mixture_fits
+    scores = {name: score(predict(f, pairs=test, random_seed=0), test)
+              for name, f in (("point", point), ("gibbs", sampled))}
+    assert scores["gibbs"]["rmse"] < scores["point"]["rmse"] + 0.02, scores
+    assert 0.86 <= scores["gibbs"]["coverage_90"] <= 0.94, scores["gibbs"]
+    assert 0.45 <= scores["gibbs"]["coverage_50"] <= 0.55, scores["gibbs"]
+
+
+def test_gibbs_staged_predicts_saves_loads_and_summarises(small, tmp_path):
+    model, train, test = small
+    dt = fit(model, "staged", random_seed=SEED, progressbar=False,
+             **{**GIBBS, "draws": 20, "tune": 10})
+    pred = predict(dt, pairs=test, random_seed=1)
+    assert np.isfinite(pred["mean"].values).all() and (pred["sd"].values > 0).all()
+    path = tmp_path / "staged_gibbs.nc"
+    save_fit(dt, path)
+    loaded = load_fit(path)
+    again = predict(loaded, pairs=test, random_seed=1)
+    np.testing.assert_allclose(again["mean"].values, pred["mean"].values)
+    assert recommend(loaded, users=[train.users[0]], n=3, random_seed=0).sizes["rank"] == 3
+    report = convergence_summary(loaded, n_pairs=10)
+    assert report.method == "staged" and report.n_draws == 20
+    assert report.sampler["em_converged"] is True
+
+
+def test_gibbs_rows_at_zero_noise_are_the_ridge_solution():
+    """The row kernel given to the hook, with eps = 0, solves the ridge problem of the
+    point fit (per-row prior means, per-column penalties)."""
+    from bayesrec.inference.staged import gaussian_rows
+    from bayesrec.models.mpma_staged import _grouping, _ridge_rows
+
+    rng = np.random.default_rng(0)
+    n, groups, dim = 300, 7, 3
+    group = rng.integers(0, groups - 1, n)  # the last group has no ratings: its prior mean
+    x, y = rng.normal(size=(n, dim)), rng.normal(size=n)
+    penalty, prior = np.array([2.0, 5.0, 0.5]), rng.normal(size=(groups, dim))
+    mean = gaussian_rows(group, groups, x, y, penalty, prior, 3.0, np.zeros((groups, dim)))
+    np.testing.assert_allclose(mean, _ridge_rows(_grouping(group, groups), x, y, penalty, prior),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mean[-1], prior[-1])
+
+
+def test_staged_options_for_gibbs_are_checked(small):
+    model, _, _ = small
+    with pytest.raises(InputError, match="components must be one of"):
+        fit(model, "staged", components="nuts")
+    defaults = method_defaults("staged")
+    assert defaults["components"] == "map" and defaults["draws"] == 100

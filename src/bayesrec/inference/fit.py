@@ -15,7 +15,8 @@ and one group of its own: ``optimizer_result`` (MAP), ``sample_stats`` (NUTS, Gi
 the method and its options, the seed, the run time and package versions.
 
 MAP is a posterior with one draw per restart (``chain`` = restart), a staged fit one
-draw (models that declare a staged fit, :mod:`~bayesrec.inference.staged`); ADVI draws
+draw (models that declare a staged fit, :mod:`~bayesrec.inference.staged`), or one
+chain of draws when its components are sampled (``components="gibbs"``); ADVI draws
 from the fitted approximation (one chain); NUTS keeps its chains.  Data-sized
 deterministics (dims ``obs``) are never stored: prediction recomputes them.
 """
@@ -91,7 +92,8 @@ def _resolve_method(model: pm.Model, method: str | None) -> str:
     return method
 
 
-#: Methods whose fit is a point (one draw per chain), not a posterior.
+#: Methods whose fit is a point (one draw per chain), not a posterior (staged: unless its
+#: components are sampled, ``components="gibbs"``).
 POINT_METHODS = ("map", "staged")
 
 
@@ -149,12 +151,12 @@ def fit(model: pm.Model, method: str | None = None, *, random_seed: int | None =
         raise InputError(f"log_likelihood must be True or False, got {log_likelihood!r}")
     ratings_of_model(model)  # a model off the data convention is refused before any work
     method = _resolve_method(model, method)
-    if log_likelihood and method in POINT_METHODS:
+    opts = method_options(method, model, **options)
+    if log_likelihood and method in POINT_METHODS and opts.get("components") != "gibbs":
         raise InputError(
             f"log_likelihood=True adds the pointwise log-likelihood of posterior draws for "
             f"ArviZ's LOO, but method {method!r} gives a point, not a posterior: LOO needs "
-            "draws (use nuts, gibbs or advi)")
-    opts = method_options(method, model, **options)
+            "draws (use nuts, gibbs, advi or staged with components='gibbs')")
     check_memory(model, method, opts, max_memory)
     seed = check_seed(random_seed)
     progress = show_progress(progressbar)

@@ -141,6 +141,8 @@ def _stored_draws(method: str, options: dict) -> int:
         return int(options.get("restarts", 1))
     if method in ("nuts", "gibbs"):
         return int(options.get("chains", 1)) * int(options.get("draws", 1))
+    if method == "staged":  # a point, or one chain of draws of sampled components
+        return int(options["draws"]) if options.get("components") == "gibbs" else 1
     return int(options.get("draws", 1))  # the ADVI flavours: draws of the approximation
 
 

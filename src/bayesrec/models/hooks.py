@@ -10,8 +10,9 @@ let a model-agnostic inference method exploit its structure:
   sampler and fold-in read which variables play which role and how they are
   parameterised (PMF, BPMF).
 * :class:`StagedFit`: the model is a mixture whose components can be fitted one at a
-  time, then mixed; the hook returns one point of every free variable
-  (``method="staged"``; MPMA, as its paper fits it).
+  time, then mixed; the hook returns one point of every free variable, or draws of
+  them when its components are sampled (``method="staged"``; MPMA, as its paper fits
+  it).
 
 Inference never asks for a model by name: it asks the model's spec for these
 hooks, and refuses a method when the hook it needs is absent.  They live in the
@@ -24,10 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import pymc as pm
 import xarray as xr
 
-__all__ = ["EMStep", "ExpectedCounts", "FactorStructure", "StagedFit", "StagedPoint"]
+__all__ = ["EMStep", "ExpectedCounts", "FactorStructure", "GaussianRows", "StagedFit",
+           "StagedPoint"]
 
 #: ``expected_counts(model, point) -> (log_likelihood, {free variable name: counts})``,
 #: ``point`` mapping each free variable's name to its (constrained) value.
@@ -91,24 +94,38 @@ class FactorStructure:
 FactorStructureOf = Callable[[Mapping[str, Any]], FactorStructure]
 
 
-#: ``staged_fit(model, options, seed, progress) -> (point, report)``: ``options`` are the
-#: staged method's validated options, ``progress(stage)`` names each stage as it starts,
-#: ``point`` maps every free variable's name to its (constrained) value and ``report``
-#: describes the stages (stored as the fit's ``staged`` group).
-StagedPoint = Callable[[pm.Model, Mapping[str, Any], int, Callable[[str], None]],
-                       tuple[dict, xr.Dataset]]
+#: ``rows(group, n_groups, x, y, penalty, prior, noise_precision, eps) -> theta``: one
+#: exact draw of the rows of a Gaussian linear model, given by inference (the Gibbs
+#: sampler's row kernel) to a staged fit that samples its components.  Rating ``n``
+#: belongs to row ``group[n]`` with features ``x[n]`` (ratings, D) and response ``y[n]``;
+#: row ``g`` has the prior ``N(prior[g], diag(1 / (penalty * noise_precision)))`` and the
+#: likelihood ``N(y_n | x_n . theta_g, 1 / noise_precision)``; ``eps`` (n_groups, D) are
+#: standard normal draws (zeros give the conditional mean, the ridge solution).
+GaussianRows = Callable[..., np.ndarray]
+
+#: ``staged_fit(model, options, seed, progress, rows) -> (points, report)``: ``options`` are
+#: the staged method's validated options, ``progress(stage)`` names each stage as it
+#: starts, ``rows`` draws Gaussian rows (:data:`GaussianRows`); ``points`` maps every free
+#: variable's name to its (constrained) value, or is a list of such maps (draws of a
+#: sampled staged fit), and ``report`` describes the stages (the fit's ``staged`` group).
+StagedPoint = Callable[[pm.Model, Mapping[str, Any], int, Callable[[str], None], GaussianRows],
+                       tuple[dict | list[dict], xr.Dataset]]
 
 
 @dataclass(frozen=True)
 class StagedFit:
     """How to fit a mixture model in stages: its components one at a time, then the mixture.
 
-    ``fit(model, options, seed, progress)`` reads the data and the model's settings from
-    the model, fits what it fits, and returns one value of every free variable (a point
-    estimate, which :func:`bayesrec.inference.fit` stores as a posterior with one draw)
-    and a report.  It must be deterministic given ``seed``.  The options it receives are
-    the staged method's (``bayesrec.inference.staged.Options``): penalties of the
-    components' least-squares fits, sweeps, folds and EM settings.
+    ``fit(model, options, seed, progress, rows)`` reads the data and the model's settings
+    from the model, fits what it fits, and returns one value of every free variable (a
+    point estimate, which :func:`bayesrec.inference.fit` stores as a posterior with one
+    draw), or with ``options["components"] == "gibbs"`` a list of draws of them (stored
+    as one chain), and a report.  It must be deterministic given ``seed``.  The options
+    it receives are the staged method's (``bayesrec.inference.staged.Options``):
+    penalties of the components' least-squares fits, sweeps, folds, EM settings, and
+    how the components are fitted (``components``: ``"map"`` or ``"gibbs"``, with
+    ``draws`` and ``tune``).  ``rows`` is inference's exact draw of Gaussian rows
+    (:data:`GaussianRows`), with which a hook samples its components by block Gibbs.
     """
 
     fit: StagedPoint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -26,6 +27,7 @@ from bayesrec.models._blocks import (
 from bayesrec.models.hooks import StagedFit
 from bayesrec.models.mpma_clusters import mpma_clusters
 from bayesrec.models.mpma_staged import StagedData, staged_mpma
+from bayesrec.models.mpma_staged_gibbs import sample_components
 from bayesrec.models.pmf import POINT_ESTIMATE_FACTOR_SCALE, pmf_default_priors
 from bayesrec.models.registry import BAYESIAN_METHODS, FastSettings, model_info, register
 
@@ -152,9 +154,11 @@ def _priors(ratings: Ratings, factor_scale: float, priors) -> dict[str, float]:
     return merge_priors(defaults, priors, "mpma")
 
 
-def _staged_fit(model: pm.Model, options, seed: int, progress):
+def _staged_fit(model: pm.Model, options, seed: int, progress, rows):
     """MPMA's :class:`~bayesrec.models.hooks.StagedFit`: the paper's procedure
-    (:mod:`bayesrec.models.mpma_staged`) on the model's ratings, clusters and priors."""
+    (:mod:`bayesrec.models.mpma_staged`) on the model's ratings, clusters and priors;
+    with ``components="gibbs"`` its components sampled by block Gibbs
+    (:mod:`bayesrec.models.mpma_staged_gibbs`, rows drawn by ``rows``)."""
     info = model_info(model)
     config, ratings = info.config, info.ratings
     p = _priors(ratings, config["factor_scale"], config["priors"])
@@ -168,9 +172,16 @@ def _staged_fit(model: pm.Model, options, seed: int, progress):
         n_factors=len(model.coords["factor"]), components=tuple(model.coords["component"]),
         local_prior=config["local_prior"], biases=config["biases"])
     noise_scale = p["noise_beta"] if config["noise_prior"] == "inverse_gamma" else p["noise_sd"]
+    fit_draws = None
+    if options.get("components", "map") == "gibbs":
+        fit_draws = functools.partial(_sampled, options=options, rows=rows)
     return staged_mpma(data, options, seed, concentration=p["weight_concentration"],
                        noise_prior=config["noise_prior"], noise_scale=noise_scale,
-                       progress=progress)
+                       progress=progress, fit_draws=fit_draws)
+
+
+def _sampled(data: StagedData, seed: int, *, options, rows) -> list[dict]:
+    return sample_components(data, options, seed, rows=rows)
 
 
 @register(
@@ -183,7 +194,8 @@ def _staged_fit(model: pm.Model, options, seed: int, progress):
     default_method="map",
     presets={"point_estimate": {"factor_scale": POINT_ESTIMATE_FACTOR_SCALE}},
     staged_fit=StagedFit(_staged_fit, "global component on all ratings, local ones on their "
-                         "clusters' ratings (ridge ALS), weights and sigmas by out-of-fold EM"),
+                         "clusters' ratings (ridge ALS, or block Gibbs with "
+                         "components='gibbs'), weights and sigmas by out-of-fold EM"),
     fast=FastSettings(
         method="map",
         options={"n_factors": 3, "n_user_clusters": 2, "n_item_clusters": 2},

@@ -48,8 +48,8 @@ import xarray as xr
 
 from bayesrec.errors import InputError
 
-__all__ = ["StagedData", "fit_components", "component_means", "out_of_fold_means",
-           "mixture_em", "staged_mpma"]
+__all__ = ["StagedData", "fit_components", "component_means", "component_moments",
+           "out_of_fold_means", "out_of_fold_moments", "mixture_em", "noise_sds", "staged_mpma"]
 
 #: Sd of the random start of the global factors.
 START_SD = 0.1
@@ -224,19 +224,52 @@ def fold_labels(n: int, folds: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(np.arange(n) % folds)
 
 
-def out_of_fold_means(data: StagedData, opts: Mapping, labels: np.ndarray, seed: int,
-                      progress: Callable[[str], None] | None = None) -> np.ndarray:
-    """(ratings, components): each rating's component means from a fit without its fold."""
-    means = np.empty((len(data.rating), len(data.components)))
+def component_moments(data: StagedData, draws: list[Mapping], user: np.ndarray,
+                      item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs, components) mean and variance over ``draws`` of :func:`component_means`
+    (one draw, a point fit: its means and zero variance)."""
+    if len(draws) == 1:
+        means = component_means(data, draws[0], user, item)
+        return means, np.zeros_like(means)
+    total = square = 0.0
+    for params in draws:
+        means = component_means(data, params, user, item)
+        total, square = total + means, square + means * means
+    mean = total / len(draws)
+    return mean, np.maximum(square / len(draws) - mean * mean, 0.0)
+
+
+#: ``fit_draws(data, seed) -> [params, ...]``: one or more draws of the components' parameters
+FitDraws = Callable[[StagedData, int], list]
+
+
+def out_of_fold_moments(data: StagedData, labels: np.ndarray, seed: int, fit_draws: FitDraws,
+                        progress: Callable[[str], None] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(ratings, components) mean and variance of each rating's component means over the
+    draws of a fit without its fold (:func:`component_moments`)."""
+    shape = (len(data.rating), len(data.components))
+    means, variances = np.empty(shape), np.empty(shape)
     folds = np.unique(labels)
     seeds = np.random.SeedSequence(seed).generate_state(len(folds))
     for f, s in zip(folds, seeds, strict=True):
         if progress is not None:
             progress(f"components without fold {int(f) + 1} of {len(folds)}")
         held = labels == f
-        params = fit_components(data.subset(~held), opts, int(s))
-        means[held] = component_means(data, params, data.user[held], data.item[held])
-    return means
+        draws = fit_draws(data.subset(~held), int(s))
+        means[held], variances[held] = component_moments(data, draws, data.user[held],
+                                                         data.item[held])
+    return means, variances
+
+
+def out_of_fold_means(data: StagedData, opts: Mapping, labels: np.ndarray, seed: int,
+                      progress: Callable[[str], None] | None = None) -> np.ndarray:
+    """(ratings, components): each rating's component means from a fit without its fold."""
+    return out_of_fold_moments(data, labels, seed, _point_fit(opts), progress)[0]
+
+
+def _point_fit(opts: Mapping) -> FitDraws:
+    return lambda data, seed: [fit_components(data, opts, seed)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,30 +345,52 @@ def _rmse(rating: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((rating[:, None] - pred) ** 2, axis=0))
 
 
+def noise_sds(em_sigmas: np.ndarray, parameter_variance: np.ndarray) -> np.ndarray:
+    r"""The noise sds of the components once the spread of their posterior means is taken out.
+
+    EM on out-of-fold posterior means fits :math:`\sigma_k^2 \approx s_k^2 + v_k`: noise
+    plus the error of a posterior mean, whose size the posterior states as the variance
+    :math:`v_k` of the component's mean over draws (averaged over the ratings).  Draw-wise
+    prediction adds :math:`v_k` back, so the noise is :math:`s_k = \sqrt{\sigma_k^2 - v_k}`,
+    floored at half of :math:`\sigma_k`.  Zero variance (a point fit): :math:`\sigma_k`.
+    """
+    if not np.any(parameter_variance > 0):
+        return em_sigmas
+    return np.sqrt(np.maximum(em_sigmas**2 - parameter_variance, 0.25 * em_sigmas**2))
+
+
 def staged_mpma(data: StagedData, opts: Mapping, seed: int, *, concentration: float,
                 noise_prior: str, noise_scale: float,
-                progress: Callable[[str], None] | None = None) -> tuple[dict, xr.Dataset]:
+                progress: Callable[[str], None] | None = None,
+                fit_draws: FitDraws | None = None) -> tuple[dict | list[dict], xr.Dataset]:
     """Stages 1-3 (module docstring): MPMA's parameters and a report of the stages.
 
     ``opts``: ``factor_penalty``, ``bias_penalty``, ``local_penalty``, ``sweeps``,
-    ``folds``, ``em_maxiter``, ``em_tol`` (the staged method's options).
+    ``folds``, ``em_maxiter``, ``em_tol`` (the staged method's options).  ``fit_draws``
+    fits the components of stages 1-2 (default: :func:`fit_components`, one point); when
+    it returns several draws (:func:`~bayesrec.models.mpma_staged_gibbs.sample_components`),
+    the EM runs on the out-of-fold posterior means, the noise sds are :func:`noise_sds`,
+    and the result is a list of draws of every free variable (the weights and sds the
+    same in each).
     """
+    point_fit = fit_draws is None
+    fit_draws = _point_fit(opts) if point_fit else fit_draws
     split_seed, oof_seed, final_seed = np.random.SeedSequence(seed).generate_state(3)
     labels = fold_labels(len(data.rating), opts["folds"], int(split_seed))
-    oof = out_of_fold_means(data, opts, labels, int(oof_seed), progress)
+    oof, oof_var = out_of_fold_moments(data, labels, int(oof_seed), fit_draws, progress)
     em_opts = {"concentration": concentration, "noise_prior": noise_prior,
                "noise_scale": noise_scale, "maxiter": opts["em_maxiter"], "tol": opts["em_tol"]}
     if progress is not None:
         progress("weights and noise scales by EM on out-of-fold predictions")
-    weights, sigmas, em = mixture_em(data.rating, oof, **em_opts)
+    weights, em_sigmas, em = mixture_em(data.rating, oof, **em_opts)
+    sigmas = noise_sds(em_sigmas, oof_var.mean(0))
     if progress is not None:
         progress("components on all training ratings")
-    point = fit_components(data, opts, int(final_seed))
-    fitted = component_means(data, point, data.user, data.item)
+    draws = fit_draws(data, int(final_seed))
+    fitted, _ = component_moments(data, draws, data.user, data.item)
     in_weights, in_sigmas, _ = mixture_em(data.rating, fitted, **em_opts)
-    point = {**point, "sigma": sigmas}
-    if len(data.components) > 1:
-        point["weights"] = weights
+    mixed = {"sigma": sigmas, **({"weights": weights} if len(data.components) > 1 else {})}
+    points = [{**params, **mixed} for params in draws]
     report = xr.Dataset(
         {"weights": ("component", weights), "sigma": ("component", sigmas),
          "out_of_fold_rmse": ("component", _rmse(data.rating, oof)),
@@ -348,5 +403,8 @@ def staged_mpma(data: StagedData, opts: Mapping, seed: int, *, concentration: fl
          "em_iterations": em["nit"], "em_converged": em["converged"]},
         coords={"component": list(data.components), "fold": np.arange(opts["folds"])},
     )
-    return point, report
-
+    if not point_fit:
+        report["em_sigma"] = ("component", em_sigmas)
+        report["out_of_fold_posterior_sd"] = ("component", np.sqrt(oof_var.mean(0)))
+        report["draws"] = len(points)
+    return (points[0] if point_fit else points), report
