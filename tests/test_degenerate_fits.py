@@ -85,7 +85,8 @@ def test_a_staged_mpma_whose_components_cannot_be_told_apart_is_flagged():
 
     split = example_split(True)
     options = dict(get_spec("mpma").fast.options)
-    f = fit(build_model("mpma", split.train, **options), "staged", random_seed=0)
+    with pytest.warns(FitWarning, match="indistinguishable"):
+        f = fit(build_model("mpma", split.train, **options), "staged", random_seed=0)
     weights = f["staged"]["weights"].values
     assert np.ptp(weights) < 1e-3                      # the situation the flag is about
     report = convergence_summary(f)

@@ -31,7 +31,7 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
-from bayesrec.inference.checks import degenerate_message
+from bayesrec.inference.checks import degenerate_message, indistinguishable_components
 from bayesrec.inference.draws import evaluate_draws, log_likelihood_draws
 from bayesrec.inference.map import COLLAPSE_GAIN
 from bayesrec.inference.record import FitRecord
@@ -292,14 +292,9 @@ def _staged_checks(fit) -> tuple[dict, list[str]]:
         flags.append(f"the EM of the staged fit's weights stopped at its iteration cap "
                      f"({int(res['em_iterations'].values)}) before converging; raise "
                      "em_maxiter.")
-    if "weights" in res and "sigma" in res:
-        w, sd = np.asarray(res["weights"].values), np.asarray(res["sigma"].values)
-        if np.ptp(w) < 1e-3 and np.ptp(sd) < 1e-3 * sd.mean():
-            flags.append("the staged fit's components are indistinguishable: the EM left the "
-                         f"weights equal ({w.mean():.3f} each) and the noise scales equal, "
-                         "because the components' out-of-fold predictions barely differ; on "
-                         "these data the local components add nothing over the global one "
-                         "(too few ratings per cluster, or penalties that pull them onto it).")
+    said = indistinguishable_components(res)
+    if said is not None:
+        flags.append(said)
     return info, flags
 
 

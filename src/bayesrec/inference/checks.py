@@ -21,7 +21,8 @@ from bayesrec.errors import FitWarning
 from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks
 from bayesrec.inference.record import posterior_of, ratings_of_model, swapped_pairs, thin_index
 
-__all__ = ["training_check", "degenerate_message", "warn_if_degenerate", "MAX_CHECK_DRAWS",
+__all__ = ["training_check", "degenerate_message", "warn_if_degenerate",
+           "indistinguishable_components", "MAX_CHECK_DRAWS",
            "CHECK_BLOCK_ELEMENTS"]
 
 #: Draws of ``mu`` the check averages (evenly thinned).
@@ -84,3 +85,20 @@ def warn_if_degenerate(check: dict) -> None:
     message = degenerate_message(check)
     if message:
         warnings.warn(message[0].upper() + message[1:] + ".", FitWarning, stacklevel=3)
+
+
+def indistinguishable_components(report: xr.Dataset) -> str | None:
+    """What to say when a staged mixture's EM left its ``weights`` and noise scales
+    (``sigma``) all equal (the components' out-of-fold predictions barely differ), or
+    None.  Used by the staged fit (a warning) and by the convergence summary (a flag)."""
+    if "weights" not in report or "sigma" not in report:
+        return None
+    w = np.asarray(report["weights"].values, dtype=float).ravel()
+    sd = np.asarray(report["sigma"].values, dtype=float).ravel()
+    if w.size < 2 or np.ptp(w) >= 1e-3 or np.ptp(sd) >= 1e-3 * sd.mean():
+        return None
+    return ("the staged fit's components are indistinguishable: the EM left the weights "
+            f"equal ({w.mean():.3f} each) and the noise scales equal, because the components' "
+            "out-of-fold predictions barely differ; on these data the local components add "
+            "nothing over the global one (too few ratings per cluster, or penalties that pull "
+            "them onto it).")

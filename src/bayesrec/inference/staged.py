@@ -34,6 +34,7 @@ predictive distributions.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Annotated, Literal
 
@@ -42,7 +43,8 @@ import pymc as pm
 import xarray as xr
 from pydantic import Field
 
-from bayesrec.errors import InputError
+from bayesrec.errors import FitWarning, InputError
+from bayesrec.inference.checks import indistinguishable_components
 from bayesrec.inference.em import point_dataset
 from bayesrec.inference.gibbs.kernels import csr_by, draw_rows
 from bayesrec.inference.options import (
@@ -154,4 +156,7 @@ def run(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) -> dic
             "chain", "draw", ...)
     report = report.copy() if isinstance(report, xr.Dataset) else xr.Dataset(report)
     report.attrs["description"] = hook.description
+    said = indistinguishable_components(report)
+    if said is not None:
+        warnings.warn(said[0].upper() + said[1:], FitWarning, stacklevel=3)
     return {"posterior": posterior, "staged": report}
