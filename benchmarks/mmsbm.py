@@ -25,13 +25,24 @@ the mean ± sd over folds, the median time ratio bayesrec / package, and writes
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
-from _common import fold_summary  # (before this folder leaves the import path, below)
+
+def _load_common():
+    """``benchmarks/_common.py`` by its path: this folder is off the import path (below),
+    also in the ``mmsbm`` package's worker processes, which re-run this script."""
+    spec = importlib.util.spec_from_file_location("_common", Path(__file__).with_name("_common.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fold_summary = _load_common().fold_summary
 
 # This script is named like the ``mmsbm`` package it compares with: keep its own folder off
 # the import path (here and in the package's worker processes, which inherit sys.path).
