@@ -136,7 +136,7 @@ print("\nconverged on every identified quantity" if report.ok else
       "quantities yet: draw more (fit(..., draws=...)) and check again.")
 
 # %% [markdown]
-# What to do when it has not converged. The report names each quantity whose chains disagree (R-hat above 1.01) or have too few effective draws, and says what to do: draw more, or look for several modes. A common cause with matrix factorisation is more factors than the data hold: fitted with 10 factors to these data (simulated with 5), the predictions and factor norms converge but the training log-likelihood keeps drifting for thousands of sweeps (the superfluous factors slowly absorb noise), so its R-hat stays high. Fewer factors, or more sweeps, fix it; held-out predictions, the quantity a recommender uses, converge much sooner.
+# What to do when it has not converged. The report names each quantity whose chains disagree (R-hat above 1.01) or have too few effective draws, and says what to do: draw more, or look for several modes. A common cause with matrix factorisation is more factors than the data hold: fitted with more factors than these data were simulated with, the predictions and factor norms can converge while the training log-likelihood keeps drifting for thousands of sweeps (the superfluous factors slowly absorb noise), so that its R-hat stays high. Fewer factors, or more sweeps, fix it; held-out predictions, the quantity a recommender uses, converge much sooner. Here the model has the simulated rank, and the report above says whether every identified quantity converged.
 
 # %% [markdown]
 # ## Save and load
