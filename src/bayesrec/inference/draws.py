@@ -48,6 +48,8 @@ __all__ = [
 
 #: Default memory budget: the largest number of array elements a block of draws may need.
 MAX_ELEMENTS = 2**25  # 33.5 M float64 values, 268 MB
+#: the most numbers of the posterior copied at once when a block picks thinned draws
+COPY_ELEMENTS = 2**21  # 16 MB
 
 #: Name of the per-draw training log-likelihood (summed over observations).
 LOG_LIKELIHOOD = "log_likelihood"
@@ -219,13 +221,20 @@ def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
     width = max([1, *(int(np.prod(a.shape[3:])) for a in arrays.values())])
     per_draw = n_chain * max(1, n_pairs) * width
     step = int(max(1, min(n_draw, max_elements // per_draw)))
+    if positions is not None:  # picked draws are copied: a block's copy stays small too
+        per_draw_in = sum(int(np.prod(a.shape[2:])) for a in arrays.values())
+        step = int(max(1, min(step, COPY_ELEMENTS // max(1, per_draw_in))))
     for start in range(0, n_draw, step):
         block = slice(start, min(start + step, n_draw))
-        d = block.stop - block.start
         picked = block if positions is None else positions[block]
-        values = {n: a[:, picked].reshape(n_chain * d, *a.shape[2:]) for n, a in arrays.items()}
-        out = evaluator(values)
-        yield block, {k: v.reshape(n_chain, d, *v.shape[1:]) for k, v in out.items()}
+        # one chain at a time: a run of draws of one chain is a view of the posterior,
+        # where all chains at once would copy every input (the whole posterior of a
+        # sampled fit when one block holds every draw)
+        result = {}
+        for c in range(n_chain):
+            for k, v in evaluator({n: a[c, picked] for n, a in arrays.items()}).items():
+                result.setdefault(k, np.empty((n_chain, *v.shape), dtype=v.dtype))[c] = v
+        yield block, result
 
 
 def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",),
