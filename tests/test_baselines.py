@@ -150,7 +150,7 @@ def test_quantiles_clipped_to_scale(tiny):
 def test_biases_rejects_bad_options():
     with pytest.raises(InputError, match="reg_user must be a number >= 0"):
         Biases(reg_user=-1)
-    with pytest.raises(InputError, match="n_iter must be a positive integer"):
+    with pytest.raises(InputError, match="n_iter must be an integer from 1"):
         Biases(n_iter=0)
     with pytest.raises(InputError, match="unknown option"):
         make_recommender("biases", options={"lambda_u": 3})
@@ -198,3 +198,17 @@ def test_recommend_excludes_rated_and_ranks_by_mean(tiny):
     assert (np.diff(d["mean"].values) <= 0).all()
     direct = model.predict(["d"] * 4, ["z", "x", "w", "y"])["mean"].values
     np.testing.assert_allclose(d["mean"].values, direct)
+
+
+def test_biases_refuse_an_absurd_sweep_count_and_stop_at_a_fixed_point():
+    """A 400-digit ``n_iter`` (``--option n_iter=111...``) once ran for ever; now it is
+    refused in one line, and a large count stops as soon as a sweep changes nothing."""
+    with pytest.raises(InputError, match="n_iter must be an integer from 1 to 1,000,000"):
+        Biases(n_iter=int("1" * 400))
+    from bayesrec.data.simulate import simulate_ratings
+
+    ratings, _ = simulate_ratings(60, 40, 600, seed=3)
+    many = Biases(n_iter=1_000_000).fit(ratings)
+    enough = Biases(n_iter=2_000).fit(ratings)
+    np.testing.assert_array_equal(many.user_bias_, enough.user_bias_)
+    np.testing.assert_array_equal(many.item_bias_, enough.item_bias_)

@@ -222,6 +222,7 @@ def fuzz_csv(tmp_path_factory) -> Path:
        value=_VALUE_TEXT)
 @example(key="reg_user", value="1" * 400)  # float() of it: OverflowError inside the baseline
 @example(key="n_iter", value="[[[]]]")
+@example(key="n_iter", value="1" * 400)  # once ran the sweeps for ever
 def test_any_option_value_ends_in_one_line(fuzz_csv, capsys, key, value):
     rc = main([*BIASES, str(fuzz_csv), "--option", f"{key}={value}"])
     err = capsys.readouterr().err

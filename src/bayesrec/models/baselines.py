@@ -240,6 +240,10 @@ class MeanOfMeans(_PlugIn):
         return np.nanmean(means, axis=1)  # the global mean is never NaN
 
 
+#: the most alternating sweeps :class:`Biases` accepts (they converge in tens)
+MAX_SWEEPS = 1_000_000
+
+
 def fit_biases(train: Ratings, *, reg_user: float, reg_item: float,
                n_iter: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Regularised user and item biases by alternating ridge updates.
@@ -268,10 +272,13 @@ def fit_biases(train: Ratings, *, reg_user: float, reg_item: float,
     user_den = np.where(user_counts > 0, reg_user + user_counts, 1.0)
     item_den = np.where(item_counts > 0, reg_item + item_counts, 1.0)
     for _ in range(n_iter):
+        previous = user_bias, item_bias
         user_bias = np.bincount(train.user, centred - item_bias[train.item], train.n_users)
         user_bias /= user_den
         item_bias = np.bincount(train.item, centred - user_bias[train.user], train.n_items)
         item_bias /= item_den
+        if np.array_equal(user_bias, previous[0]) and np.array_equal(item_bias, previous[1]):
+            break  # a fixed point to the last bit: every further sweep would repeat it
     return mu, user_bias, item_bias
 
 
@@ -299,7 +306,8 @@ class Biases(_PlugIn):
     reg_user, reg_item : float
         Ridge penalties on the user and item biases (λ_u, λ_i), >= 0.
     n_iter : int
-        Number of alternating sweeps, >= 1.
+        Number of alternating sweeps, 1 to 1,000,000 (fewer are run when a sweep
+        reaches a fixed point to the last bit: the result is the same).
     """
 
     name = "biases"
@@ -308,8 +316,11 @@ class Biases(_PlugIn):
         for key, value in (("reg_user", reg_user), ("reg_item", reg_item)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise InputError(f"{key} must be a number >= 0, got {value!r}")
-        if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
-            raise InputError(f"n_iter must be a positive integer, got {n_iter!r}")
+        if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) \
+                or not 1 <= n_iter <= MAX_SWEEPS:
+            shown = f"{n_iter!r}" if len(repr(n_iter)) < 30 else f"{repr(n_iter)[:20]}..."
+            raise InputError(f"n_iter must be an integer from 1 to {MAX_SWEEPS:,} (the sweeps "
+                             f"converge in tens), got {shown}")
         self.reg_user = float(reg_user)
         self.reg_item = float(reg_item)
         self.n_iter = int(n_iter)
