@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -177,9 +175,9 @@ def test_nuts_recovers_bias_effects():
 
 def test_advi_runs_on_feature_model():
     ratings, _ = simulate_side_information(120, 80, 2000, seed=4)
-    model = build_model("bpmf", ratings, n_factors=2, user_features="auto",
-                        item_features="auto")
-    f = fit(model, "advi", n=500, draws=20, random_seed=0, progressbar=False)
+    model = build_model("pmf", ratings, n_factors=2, user_features="auto",
+                        item_features="auto", implicit="user")
+    f = fit(model, "advi", n=1000, draws=20, random_seed=0, progressbar=False)
     assert f.posterior["user_feature_coef"].dims == ("chain", "draw", "user_feature", "factor")
     assert np.isfinite(f.posterior["item_bias_feature_coef"].values).all()
 
@@ -201,7 +199,8 @@ def test_cold_start_uses_features(feature_map, cold_split, simulated):
     assert (with_features["sd"].values > 0).all()  # intervals from the posterior
 
 
-def test_features_save_and_load_round_trip(feature_map, tmp_path):
+def test_features_save_and_load_round_trip(feature_map, cold_split, simulated, tmp_path):
+    ratings, _ = simulated
     model, f = feature_map
     path = tmp_path / "fit.nc"
     save_fit(f, path)
@@ -210,6 +209,11 @@ def test_features_save_and_load_round_trip(feature_map, tmp_path):
     train_pairs = model.bayesrec_info.ratings.to_dataframe().iloc[:50]
     a = predict(f, pairs=train_pairs, random_seed=0)
     b = predict(loaded, pairs=train_pairs, random_seed=0)
+    np.testing.assert_allclose(a["mean"].values, b["mean"].values)
+    cold = cold_split[1].iloc[:40]  # new users, from their features, after loading too
+    with pytest.warns(UserWarning, match="the features given set their prior means"):
+        a = predict(f, pairs=cold, user_features=ratings.user_info, random_seed=0)
+        b = predict(loaded, pairs=cold, user_features=ratings.user_info, random_seed=0)
     np.testing.assert_allclose(a["mean"].values, b["mean"].values)
 
 
