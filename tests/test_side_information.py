@@ -10,7 +10,7 @@ from bayesrec.data.features import FeatureEncoder, encode_features
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.simulate import simulate_side_information
 from bayesrec.errors import InputError
-from bayesrec.inference import fit, load_fit, predict, save_fit
+from bayesrec.inference import fit, fold_in, load_fit, predict, save_fit
 from bayesrec.models import build_model
 
 # PMF's default scales follow the rating scale's width (8.5 here): the planted biases and
@@ -263,3 +263,12 @@ def test_gibbs_refuses(simulated):
     model = build_model("bpmf", ratings, n_factors=2, implicit="item")
     with pytest.raises(InputError, match="does not support implicit yet"):
         fit(model, "gibbs", draws=10, tune=10, chains=1, progressbar=False)
+
+
+def test_fold_in_refuses(feature_map, cold_split):
+    _, f = feature_map
+    train, test = cold_split
+    new = Ratings.from_arrays(test.user, test.item, test.rating, scale=train.scale)
+    with pytest.raises(InputError, match="fold-in does not support user_features/item_features "
+                                         "yet"):
+        fold_in(f, new)
