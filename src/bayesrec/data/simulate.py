@@ -7,6 +7,9 @@ r"""Every simulator of the zoo, and the embedded data set made by one of them.
   :func:`true_mean` the noiseless expected rating of pairs.
 * :func:`simulate_mmsbm`: the MMSBM's generative process (categorical ratings).
 * :func:`simulate_mpma`: MPMA's mixture of a global and two local low-rank models.
+* :func:`simulate_side_information`: a biased low-rank model whose user and item
+  biases and factor means are planted linear functions of user and item metadata
+  (PMF / BPMF with ``user_features`` / ``item_features``).
 * :func:`simulate_ordinal_ratings`: the ordered probit (or logit) PMF / BPMF with
   biases, and :func:`true_level_probs` its true level probabilities of pairs.
 
@@ -30,7 +33,7 @@ from bayesrec.data.validate import check_positive, check_positive_int
 from bayesrec.errors import InputError
 
 __all__ = ["simulate_ratings", "load_synthetic", "true_mean", "simulate_mmsbm", "simulate_mpma",
-           "simulate_ordinal_ratings", "true_level_probs"]
+           "simulate_ordinal_ratings", "true_level_probs", "simulate_side_information"]
 
 LOW_RANK_VARIANCE = 0.4  # Var(U_u . V_i) = K * factor_sd**4 when factor_sd is not given
 MAX_USER_SHARE = 0.5  # no user rates more than half the items (unless n_ratings needs it)
@@ -588,3 +591,77 @@ def _sample_times(rng, user, n_users) -> np.ndarray:
     span = np.minimum(rng.lognormal(np.log(3600.0), 3.0, n_users), _T_END - start)
     offset = rng.random(len(user)) * span[user]
     return (start[user] + offset).astype(np.int64)
+
+
+def simulate_side_information(n_users: int = 300, n_items: int = 200, n_ratings: int = 4000,
+                              *, n_factors: int = 1, noise_sd: float = 0.5,
+                              bias_sd: float = 0.15, factor_sd: float = 0.2,
+                              seed: int | None = 0) -> tuple[Ratings, dict]:
+    r"""Ratings whose biases and factor means are planted linear functions of metadata.
+
+    Users have ``age`` (numeric), ``gender`` ("F"/"M") and ``student`` (boolean);
+    items have ``action``, ``drama`` (booleans) and ``release_date`` (a date).  With
+    :math:`x_u`, :math:`x_i` the features encoded by
+    :func:`bayesrec.data.features.encode_features`,
+
+    .. math::
+
+        r_{ui} = 3 + b_u + c_i + U_u^\top V_i + \varepsilon, \quad
+        b_u = x_u^\top \beta_U + \mathcal N(0, s_b^2), \quad
+        U_u = x_u^\top B_U + \mathcal N(0, s_f^2)
+
+    (the same for items), :math:`\varepsilon \sim \mathcal N(0, \sigma^2)`, on a
+    continuous scale.  Returns the ratings (with ``user_info`` / ``item_info``) and a
+    dict of the truth: ``user_bias_coef``, ``item_bias_coef`` (Series by feature name),
+    ``user_feature_coef``, ``item_feature_coef`` (DataFrames feature x factor),
+    ``user_features``, ``item_features`` (the encoded matrices), ``user_factors``,
+    ``item_factors``, ``user_bias``, ``item_bias``, ``offset`` and ``noise_sd``.
+    """
+    import pandas as pd
+
+    from bayesrec.data.features import encode_features
+
+    n_users, n_items = check_positive_int(n_users, "n_users"), check_positive_int(n_items,
+                                                                                   "n_items")
+    n_ratings, n_factors = check_positive_int(n_ratings, "n_ratings"), check_positive_int(
+        n_factors, "n_factors")
+    rng = np.random.default_rng(seed)
+    users, items = np.arange(1, n_users + 1), np.arange(1, n_items + 1)
+    user_info = pd.DataFrame({
+        "age": rng.integers(18, 70, n_users).astype(float),
+        "gender": rng.choice(["F", "M"], n_users),
+        "student": rng.random(n_users) < 0.3,
+    }, index=pd.Index(users, name="user"))
+    days = rng.integers(0, 365 * 30, n_items)
+    item_info = pd.DataFrame({
+        "action": rng.random(n_items) < 0.4,
+        "drama": rng.random(n_items) < 0.4,
+        "release_date": pd.Timestamp("1970-01-01") + pd.to_timedelta(days, unit="D"),
+    }, index=pd.Index(items, name="item"))
+    xu, u_names = encode_features(user_info, users, "user")
+    xi, i_names = encode_features(item_info, items, "item")
+    truth = {
+        "user_bias_coef": pd.Series(np.resize([0.4, -0.3, 0.3, 0.5], len(u_names)),
+                                    index=u_names),
+        "item_bias_coef": pd.Series(np.resize([0.5, -0.4, 0.3], len(i_names)), index=i_names),
+        "user_feature_coef": pd.DataFrame(
+            rng.choice([-0.5, 0.5], (len(u_names), n_factors)), index=u_names),
+        "item_feature_coef": pd.DataFrame(
+            rng.choice([-0.5, 0.5], (len(i_names), n_factors)), index=i_names),
+        "user_features": xu, "item_features": xi, "offset": 3.0, "noise_sd": float(noise_sd),
+    }
+    truth["user_bias"] = xu @ truth["user_bias_coef"].to_numpy() + rng.normal(0, bias_sd, n_users)
+    truth["item_bias"] = xi @ truth["item_bias_coef"].to_numpy() + rng.normal(0, bias_sd, n_items)
+    truth["user_factors"] = (xu @ truth["user_feature_coef"].to_numpy()
+                             + rng.normal(0, factor_sd, (n_users, n_factors)))
+    truth["item_factors"] = (xi @ truth["item_feature_coef"].to_numpy()
+                             + rng.normal(0, factor_sd, (n_items, n_factors)))
+    user, item = _sample_pairs(rng, n_users, n_items, n_ratings, 0.5, 0.5)
+    values = (3.0 + truth["user_bias"][user] + truth["item_bias"][item]
+              + (truth["user_factors"][user] * truth["item_factors"][item]).sum(-1)
+              + rng.normal(0, noise_sd, len(user)))
+    ratings = Ratings.from_arrays(
+        users[user], items[item], values,
+        scale=RatingScale.interval(float(values.min()) - 0.5, float(values.max()) + 0.5),
+        user_ids=users, item_ids=items, user_info=user_info, item_info=item_info)
+    return ratings, truth

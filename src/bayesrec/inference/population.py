@@ -17,9 +17,22 @@ parameters.  Per posterior draw we therefore
 Predictions for new users thus average over the population distribution, with
 the correspondingly wide uncertainty; nothing is indexed out of bounds.  This is
 generic: a variable is *per unit* when it carries a ``user`` or ``item`` dim.
+
+**Side information.**  In a model with ``user_features`` / ``item_features`` the
+features are part of the model (data ``user_features``, dims (user, user_feature)), so
+a new id's variables are drawn around its own prior mean, for example
+``X_new @ user_feature_coef``, once its feature row is known: the row comes from
+``user_features=`` / ``item_features=`` (DataFrames indexed by id) or else from the
+``user_info`` / ``item_info`` of the ratings the model was built with, encoded by the
+rules fitted on the training ids.  A new id without a row gets the training ids'
+mean feature row (the average user or item), with a warning: its predictions then
+ignore the spread of features across the population, so their intervals are somewhat
+narrower than a full population prediction would give.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -28,6 +41,7 @@ import xarray as xr
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import UnknownIdError
+from bayesrec.models._side import extend_side_options
 from bayesrec.models.registry import build_model, model_info
 
 __all__ = ["extend_with_new_ids"]
@@ -38,12 +52,25 @@ def _per_unit(model: pm.Model, names, unit_dims: set[str]) -> list[str]:
     return [n for n in names if unit_dims & set(dims.get(n) or ())]
 
 
+def _warn_no_features(missing: dict) -> None:
+    parts = [f"{len(ids)} new {side}(s) ({', '.join(map(repr, ids[:3]))}"
+             f"{', ...' if len(ids) > 3 else ''})" for side, ids in missing.items()]
+    warnings.warn(
+        f"{' and '.join(parts)} have no features, but the model uses {' and '.join(missing)} "
+        "features: they are predicted as the average of the training population (its mean "
+        "feature row). Pass user_features= / item_features= (DataFrames indexed by id) to use "
+        "their own.", UserWarning, stacklevel=4)
+
+
 def extend_with_new_ids(model: pm.Model, posterior: xr.Dataset, new_users, new_items, *,
-                        random_seed=None) -> tuple[pm.Model, xr.Dataset, Ratings]:
+                        random_seed=None, user_features=None,
+                        item_features=None) -> tuple[pm.Model, xr.Dataset, Ratings]:
     """A model and posterior whose id universe also holds ``new_users``/``new_items``.
 
     Returns ``(extended_model, extended_posterior, extended_ratings)``; the new
     units' variables are drawn from their conditional prior per posterior draw.
+    ``user_features`` / ``item_features`` (DataFrames indexed by id) give new ids'
+    features to a model that uses features (see the module docstring).
     """
     info = model_info(model)
     if info is None:
@@ -58,7 +85,13 @@ def extend_with_new_ids(model: pm.Model, posterior: xr.Dataset, new_users, new_i
     items = train.items.append(pd.Index(list(new_items))) if len(new_items) else train.items
     extended = Ratings(user=train.user, item=train.item, rating=train.rating, users=users,
                        items=items, scale=train.scale, timestamp=train.timestamp)
-    ext_model = build_model(info.name, extended, **info.config)
+    config, missing = extend_side_options(
+        info.config, list(new_users), list(new_items),
+        train.user_info if user_features is None else user_features,
+        train.item_info if item_features is None else item_features)
+    if missing:
+        _warn_no_features(missing)
+    ext_model = build_model(info.name, extended, **config)
 
     unit_dims = {d for d, new in (("user", new_users), ("item", new_items)) if len(new)}
     free = [rv.name for rv in ext_model.free_RVs]
@@ -68,7 +101,8 @@ def extend_with_new_ids(model: pm.Model, posterior: xr.Dataset, new_users, new_i
     base = base.drop_vars([c for c in unit_dims if c in base.coords])
     drawn = pm.sample_posterior_predictive(
         xr.DataTree.from_dict({"posterior": base}), model=ext_model, var_names=unit_free,
-        sample_vars=unit_free, random_seed=random_seed, progressbar=False,
+        sample_vars=unit_free, freeze_vars=[v for v in free if v not in unit_free and v in base],
+        random_seed=random_seed, progressbar=False,
     )["posterior_predictive"].to_dataset()
 
     out = base.copy()

@@ -106,13 +106,16 @@ def _new_ids(ids: np.ndarray, codes: np.ndarray) -> list:
     return pd.unique(ids[codes < 0]).tolist()
 
 
-def _warn_population(new_users: list, new_items: list, stacklevel: int = 3) -> None:
+def _warn_population(new_users: list, new_items: list, stacklevel: int = 3,
+                     features: bool = False) -> None:
     parts = [f"{len(ids)} {what}(s) ({', '.join(map(repr, ids[:3]))}"
              f"{', ...' if len(ids) > 3 else ''})"
              for what, ids in (("user", new_users), ("item", new_items)) if ids]
     warnings.warn(
         f"{' and '.join(parts)} the fit has never seen: predicted from the population "
-        "distribution (wide intervals). Pass unknown='error' to refuse them instead.",
+        "distribution (wide intervals" + ("; the features given set their prior means"
+                                          if features else "")
+        + "). Pass unknown='error' to refuse them instead.",
         UserWarning, stacklevel=stacklevel)
 
 
@@ -246,11 +249,12 @@ def _posterior_mean(evaluator: DrawEvaluator, name: str,
 
 
 def _extended(record: FitRecord, model: pm.Model, draws: _Draws, new_users: list,
-              new_items: list, seed: int):
+              new_items: list, seed: int, user_features=None, item_features=None):
     """The model and draws extended by the population draws of unseen ids."""
     with quiet_pymc():
         model, posterior, extended = extend_with_new_ids(
-            model, draws.materialised(), new_users, new_items, random_seed=seed)
+            model, draws.materialised(), new_users, new_items, random_seed=seed,
+            user_features=user_features, item_features=item_features)
     return model, _Draws(posterior, None), extended
 
 
@@ -268,7 +272,8 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
             model: pm.Model | None = None, max_draws: int | None = 1000,
             point_draws: int = 200, keep_draws: bool = False,
             unknown: str = "population", random_seed: int | None = None,
-            block_size: int | None = None) -> xr.Dataset:
+            block_size: int | None = None, user_features=None,
+            item_features=None) -> xr.Dataset:
     """Posterior-predictive ratings for (user, item) pairs.
 
     Parameters
@@ -306,6 +311,14 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
         8 MB.  The same seed and block size give the same numbers; predictions that
         fit in one block are those of :func:`pymc.sample_posterior_predictive` with
         the same seed.
+    user_features, item_features : DataFrame, optional
+        For a model with side information (``user_features`` / ``item_features``
+        options): the features of ids the fit has never seen, as DataFrames indexed by
+        id with the columns of the info table the model was fitted with.  A new id then
+        gets its own prior mean (``X_new @ coefficients``) per posterior draw.  Without
+        them the ``user_info`` / ``item_info`` of the model's ratings are used (when the
+        model in memory was built from ratings that have them); an id with no row at
+        all is predicted as the average of the population, with a warning.
 
     Returns
     -------
@@ -326,8 +339,10 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
     draws = _Draws(record.fit["posterior"].to_dataset(), max_draws, point_draws)
     prob_draws = _Draws(draws.posterior, max_draws)  # level probabilities: distinct draws
     if new_users or new_items:
-        _warn_population(new_users, new_items)
-        model, draws, extended = _extended(record, model, draws, new_users, new_items, seed)
+        _warn_population(new_users, new_items,
+                         features=user_features is not None or item_features is not None)
+        model, draws, extended = _extended(record, model, draws, new_users, new_items, seed,
+                                           user_features, item_features)
         prob_draws = draws
         ucodes, icodes = extended.user_codes_of(users), extended.item_codes_of(items)
     categorical = "prob" in model.named_vars

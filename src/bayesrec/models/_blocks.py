@@ -107,10 +107,10 @@ class FactorNormal(pm.Normal):
         return mu + symmetry_breaking(mu.shape, sigma)
 
 
-def factor_rows(name: str, sd, dims: tuple[str, ...]):
-    """Factor rows ``Normal(0, sd^2)`` (inside a model context) whose initial point is the
-    :func:`symmetry_breaking` pattern, not the all-zero saddle."""
-    return FactorNormal(name, 0.0, sd, dims=dims)
+def factor_rows(name: str, sd, dims: tuple[str, ...], mean=0.0):
+    """Factor rows ``Normal(mean, sd^2)`` (inside a model context) whose initial point is
+    the :func:`symmetry_breaking` pattern around the mean, not the all-zero saddle."""
+    return FactorNormal(name, mean, sd, dims=dims)
 
 
 def merge_priors(defaults: Mapping[str, Any], priors: Mapping[str, Any] | None,
@@ -159,18 +159,21 @@ def check_noise(noise):
 
 
 def with_biases(eta, ratings: Ratings, user_idx, item_idx, *, link: str, offset_sd: float,
-                bias_sd, centre: float | None = None, offset: bool = True):
+                bias_sd, centre: float | None = None, offset: bool = True,
+                user_mean=0.0, item_mean=0.0):
     """``offset + user_bias[u] + item_bias[i] + eta`` (inside a model context).
 
-    ``bias_sd`` is a number, or a tensor (a hierarchical scale).  The offset is
+    ``bias_sd`` is a number, or a tensor (a hierarchical scale).  ``user_mean`` and
+    ``item_mean`` are the biases' prior means (0, or a tensor per user / item: the
+    feature part of a model with side information).  The offset is
     centred on the middle of the rating scale (identity link) or on 0 (logistic);
     ``offset=False`` leaves it out (ordinal likelihoods: the cutpoints place the levels).
     """
     scale = ratings.scale
     if centre is None:
         centre = 0.0 if link == "logistic" else (scale.low + scale.high) / 2
-    user_bias = pm.Normal("user_bias", 0.0, bias_sd, dims="user")
-    item_bias = pm.Normal("item_bias", 0.0, bias_sd, dims="item")
+    user_bias = pm.Normal("user_bias", user_mean, bias_sd, dims="user")
+    item_bias = pm.Normal("item_bias", item_mean, bias_sd, dims="item")
     eta = user_bias[user_idx] + item_bias[item_idx] + eta
     return pm.Normal("offset", centre, offset_sd) + eta if offset else eta
 

@@ -26,6 +26,15 @@ from bayesrec.models._blocks import (
     symmetry_breaking,
     with_biases,
 )
+from bayesrec.models._side import (
+    bias_mean,
+    check_implicit,
+    feature_blocks,
+    feature_mean,
+    implicit_sums,
+    side_options_set,
+    with_implicit,
+)
 from bayesrec.models.hooks import FactorStructure
 from bayesrec.models.pmf import FAST_FIT
 from bayesrec.models.registry import BAYESIAN_METHODS, FastSettings, register
@@ -42,7 +51,9 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
     sqrt(h / 2)`` (prior sd of each factor mean), ``factor_sd_scale = 0.5 * sqrt(h / 2)``
     (HalfNormal scale of each factor's sd in the LKJ covariance), ``lkj_eta = 2``,
     ``bias_sd_scale = h / 2`` (HalfNormal scale of the bias sd), ``offset_sd = h``,
-    ``noise_sd = h`` and ``cutpoint_sd = 1`` (ordinal likelihoods, latent units).
+    ``noise_sd = h`` and ``cutpoint_sd = 1`` (ordinal likelihoods, latent units); with
+    side information ``feature_coef_scale = implicit_sd = 0.5 * sqrt(h / 2)`` and
+    ``bias_feature_coef_scale = h / 4`` (see :mod:`bayesrec.models._side`).
     """
     h = scale.width / 2
     r = float(np.sqrt(h / 2))
@@ -54,6 +65,9 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
         "offset_sd": h,
         "noise_sd": h,
         "cutpoint_sd": 1.0,
+        "feature_coef_scale": 0.5 * r,
+        "bias_feature_coef_scale": h / 4,
+        "implicit_sd": 0.5 * r,
     }
 
 
@@ -90,9 +104,12 @@ def _rows_start(rv, size, mean, chol):
     return start + symmetry_breaking(rv.shape, pt.sqrt(pt.sum(pt.square(chol), axis=-1)))
 
 
-def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation: str):
-    """Factors of one side (users or items) with a Normal + LKJ-Cholesky hyperprior."""
+def _factor_block(side: str, dim: str, n_factors: int, p: dict, parameterisation: str,
+                  feature_part=0.0):
+    """Factors of one side (users or items) with a Normal + LKJ-Cholesky hyperprior;
+    ``feature_part`` (rows x factor, or 0) is added to the mean of each row."""
     mean = pm.Normal(f"{side}_factor_mean", 0.0, p["mean_sd"], dims="factor")
+    mean = mean + feature_part
     chol, _, stds = pm.LKJCholeskyCov(
         f"{side}_factor_chol", n=n_factors, eta=p["lkj_eta"],
         sd_dist=_scale_prior(p["factor_sd_scale"], n_factors), compute_corr=True,
@@ -119,7 +136,7 @@ def bpmf_factor_structure(config) -> FactorStructure:
         biases=bool(config.get("biases", True)), learned_bias_sd=True,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         centred_options=None if centred else {"parameterisation": "centered"},
-        likelihood=likelihood,
+        likelihood=likelihood, unsupported=side_options_set(config),
     )
 
 
@@ -147,6 +164,9 @@ def bpmf(
     link: Literal["identity", "logistic"] = "identity",
     likelihood: Literal["gaussian", "ordered_probit", "ordered_logit"] = "gaussian",
     parameterisation: Literal["noncentered", "centered"] = "noncentered",
+    user_features=None,
+    item_features=None,
+    implicit: Literal["user", "item", "both"] | None = None,
     priors: Mapping[str, float] | None = None,
 ) -> pm.Model:
     r"""Bayesian PMF: PMF with hyperpriors on the factor means and covariances.
@@ -197,10 +217,18 @@ def bpmf(
     likelihood : {"gaussian", "ordered_probit", "ordered_logit"}
         As in :func:`~bayesrec.models.pmf.pmf`.
     parameterisation : {"noncentered", "centered"}
+    user_features, item_features : None, "auto" or DataFrame
+        As in :func:`~bayesrec.models.pmf.pmf`: the rows' prior mean becomes
+        :math:`\mu_U + x_u^\top B_U` (:math:`U_u = \mu_U + x_u^\top B_U + L_U z_u`
+        non-centred), the biases' :math:`x_u^\top \beta_U`.
+    implicit : None, "user", "item" or "both"
+        As in :func:`~bayesrec.models.pmf.pmf`.
     priors : dict, optional
         Override by name: ``mean_sd`` (:math:`s_\mu`), ``factor_sd_scale``
         (:math:`s_\Sigma`), ``lkj_eta`` (:math:`\eta`), ``bias_sd_scale`` (:math:`s_\tau`),
-        ``offset_sd`` (:math:`s_m`), ``noise_sd`` (:math:`s_\sigma`); defaults from
+        ``offset_sd`` (:math:`s_m`), ``noise_sd`` (:math:`s_\sigma`),
+        ``feature_coef_scale``, ``bias_feature_coef_scale``, ``implicit_sd``
+        (side information); defaults from
         :func:`bpmf_default_priors`.
 
     Returns
@@ -209,7 +237,8 @@ def bpmf(
         ``user_factors (user, factor)``, ``item_factors (item, factor)``, their
         ``*_factor_mean (factor)``, ``*_factor_sd (factor)`` and ``*_factor_chol``;
         ``offset``, ``user_bias``, ``item_bias``, ``bias_sd``, ``sigma``; ``mu (obs)``;
-        observed ``rating (obs)``.
+        observed ``rating (obs)``; with side information the variables listed in
+        :func:`~bayesrec.models.pmf.pmf`.
     """
     n_factors = check_positive_int(n_factors, "n_factors")
     link, noise = check_link(link), check_noise(noise)
@@ -219,16 +248,25 @@ def bpmf(
             f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}"
         )
     p = merge_priors(bpmf_default_priors(ratings.scale), priors, "bpmf")
+    implicit = check_implicit(implicit)
 
     with pm.Model(coords=rating_coords(ratings, factor=np.arange(n_factors))) as model:
         user_idx, item_idx = pair_data(ratings)
-        U = _factor_block("user", "user", n_factors, p, parameterisation)
-        V = _factor_block("item", "item", n_factors, p, parameterisation)
+        side, resolved = feature_blocks(ratings, user_features, item_features, n_factors, p)
+        U = _factor_block("user", "user", n_factors, p, parameterisation,
+                          feature_mean(side, "user"))
+        V = _factor_block("item", "item", n_factors, p, parameterisation,
+                          feature_mean(side, "item"))
+        sums = implicit_sums(ratings, implicit, n_factors, p)
+        U, V = with_implicit(U, sums, "user"), with_implicit(V, sums, "item")
         eta = (U[user_idx] * V[item_idx]).sum(axis=-1)
         if biases:
             bias_sd = pm.HalfNormal("bias_sd", p["bias_sd_scale"])
             eta = with_biases(eta, ratings, user_idx, item_idx, link=link,
                               offset_sd=p["offset_sd"], bias_sd=bias_sd,
-                              offset=likelihood == "gaussian")
+                              offset=likelihood == "gaussian",
+                              user_mean=bias_mean(side, "user"),
+                              item_mean=bias_mean(side, "item"))
         likelihood_of(eta, ratings, likelihood=likelihood, link=link, noise=noise, p=p)
+    model.bayesrec_derived_options = resolved
     return model

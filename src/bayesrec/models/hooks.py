@@ -88,6 +88,10 @@ class FactorStructure:
     #: "gaussian", or "ordered_probit" (ratings as level codes, a unit-variance latent
     #: rating and ordered ``cutpoints``; no ``offset``) or "ordered_logit"
     likelihood: str = "gaussian"
+    #: the model options set that this structure does not describe (for example
+    #: ``"user_features/implicit"``: factor priors with feature means, implicit-feedback
+    #: terms), or None; inference that needs the structure refuses such a model
+    unsupported: str | None = None
 
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.

@@ -328,6 +328,10 @@ def factor_structure_of(name: str, config: dict, what: str,
             f"{shown}; use method='nuts' or predict(..., unknown='population')"
         )
     structure = spec.factor_structure(config)
+    if structure.unsupported:
+        raise InputError(f"{what} does not support {structure.unsupported} yet; use map, "
+                         "nuts or advi (new users of such a fit are predicted from their "
+                         "features by predict(..., user_features=...))")
     if structure.link != "identity":
         raise InputError(f"{what} needs link='identity' (with the logistic link the factor "
                          "rows have no Gaussian conditional); use method='nuts'")
