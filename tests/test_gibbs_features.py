@@ -241,6 +241,16 @@ def test_gibbs_with_features_is_deterministic(tiny):
         np.testing.assert_array_equal(a["posterior"][var].values, b["posterior"][var].values)
 
 
+def test_sweep_order_and_hyper_nuts(tiny):
+    """Features: factors, then coefficients, then hyperparameters; no moves (they assume a
+    shared prior mean).  ``hyper="nuts"`` leaves the coefficients to FeatureGibbs."""
+    model = _model("bpmf", tiny)
+    assert [type(s).__name__ for s in gibbs_steps(model)] == ["FactorGibbs", "FeatureGibbs",
+                                                              "HyperGibbs"]
+    names = [type(s).__name__ for s in gibbs_steps(model, hyper="nuts")]
+    assert names == ["NUTS", "FactorGibbs", "FeatureGibbs"]
+
+
 def test_refusals_that_remain(tiny):
     model = build_model("pmf", tiny, n_factors=2, implicit="item", user_features="auto")
     with pytest.raises(InputError, match="the gibbs method does not support implicit yet"):
