@@ -254,12 +254,9 @@ def test_implicit_fits_by_map_and_helps_when_the_rated_set_has_signal():
 
 
 # -- methods that do not support the options yet -----------------------------------------------
-def test_gibbs_refuses(simulated):
+def test_gibbs_refuses_implicit(simulated):
+    """Features are sampled by Gibbs (tests/test_gibbs_features.py); implicit terms not yet."""
     ratings, _ = simulated
-    model = build_model("pmf", ratings, n_factors=1, user_features="auto")
-    with pytest.raises(InputError, match="the gibbs method does not support user_features yet; "
-                                         "use map, nuts or advi"):
-        fit(model, "gibbs", draws=10, tune=10, chains=1, progressbar=False)
     model = build_model("bpmf", ratings, n_factors=2, implicit="item")
     with pytest.raises(InputError, match="does not support implicit yet"):
         fit(model, "gibbs", draws=10, tune=10, chains=1, progressbar=False)

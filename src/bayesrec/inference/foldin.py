@@ -110,7 +110,11 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
         ratings off its scale.
     """
     record = FitRecord(fit)
-    factor_structure_of(record.model_name, record.config, "fold-in")
+    structure = factor_structure_of(record.model_name, record.config, "fold-in")
+    if structure.features:  # the new users' prior mean would need their features
+        shown = "/".join(f"{side}_features" for side in structure.features)
+        raise InputError(f"fold-in does not support {shown} yet; use map, nuts or advi (new users of such a fit are predicted "
+                         "from their features by predict(..., user_features=...))")
     users = record.users
     new = _new_ratings(ratings_of_new_users, record.ratings)
     seed = check_seed(random_seed)

@@ -41,7 +41,8 @@ from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 
 __all__ = ["IMPLICIT", "SIDE_PRIORS", "FeatureBlock", "bias_mean", "check_implicit",
-           "extend_features", "extend_side_options", "feature_blocks", "feature_mean", "implicit_sums",
+           "extend_features", "extend_side_options", "feature_blocks", "feature_mean",
+           "feature_sides", "implicit_sums",
            "resolve_features", "side_options_set", "with_implicit"]
 
 #: the prior settings of side information, added to each factory's defaults: the
@@ -63,6 +64,11 @@ def side_options_set(config) -> str | None:
     names = [k for k in ("user_features", "item_features", "implicit")
              if config.get(k) is not None]
     return "/".join(names) or None
+
+
+def feature_sides(config) -> tuple[str, ...]:
+    """The sides (``"user"``, ``"item"``) whose features a config sets."""
+    return tuple(side for side in ("user", "item") if config.get(f"{side}_features") is not None)
 
 
 def _resolved(option) -> bool:

@@ -31,8 +31,8 @@ from bayesrec.models._side import (
     check_implicit,
     feature_blocks,
     feature_mean,
+    feature_sides,
     implicit_sums,
-    side_options_set,
     with_implicit,
 )
 from bayesrec.models.hooks import FactorStructure
@@ -136,7 +136,8 @@ def bpmf_factor_structure(config) -> FactorStructure:
         biases=bool(config.get("biases", True)), learned_bias_sd=True,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         centred_options=None if centred else {"parameterisation": "centered"},
-        likelihood=likelihood, unsupported=side_options_set(config),
+        likelihood=likelihood, features=feature_sides(config),
+        unsupported="implicit" if config.get("implicit") is not None else None,
     )
 
 
@@ -220,7 +221,8 @@ def bpmf(
     user_features, item_features : None, "auto" or DataFrame
         As in :func:`~bayesrec.models.pmf.pmf`: the rows' prior mean becomes
         :math:`\mu_U + x_u^\top B_U` (:math:`U_u = \mu_U + x_u^\top B_U + L_U z_u`
-        non-centred), the biases' :math:`x_u^\top \beta_U`.
+        non-centred), the biases' :math:`x_u^\top \beta_U`.  The Gibbs sampler
+        fits it through the centred twin, with ``z = L^{-1} (U - \mu_U - X B_U)``.
     implicit : None, "user", "item" or "both"
         As in :func:`~bayesrec.models.pmf.pmf`.
     priors : dict, optional

@@ -69,7 +69,8 @@ class FactorStructure:
     learned common sd (``bias_sd``).  Variable names follow the factories'
     convention: ``user_factors``, ``item_factors`` (or ``*_factors_std`` when
     non-centred: :math:`U = \mu + z L^\top`), ``user_bias``, ``item_bias``,
-    ``offset``, ``sigma``, ``bias_sd``, ``*_factor_mean``, ``*_factor_chol``.
+    ``offset``, ``sigma``, ``bias_sd``, ``*_factor_mean``, ``*_factor_chol``; with
+    ``features``, a per-row prior mean linear in each side's features.
     Prior settings are read from the model's graph, not from here.
     """
 
@@ -88,10 +89,16 @@ class FactorStructure:
     #: "gaussian", or "ordered_probit" (ratings as level codes, a unit-variance latent
     #: rating and ordered ``cutpoints``; no ``offset``) or "ordered_logit"
     likelihood: str = "gaussian"
-    #: the model options set that this structure does not describe (for example
-    #: ``"user_features/implicit"``: factor priors with feature means, implicit-feedback
-    #: terms), or None; inference that needs the structure refuses such a model
+    #: the model options set that this structure does not describe (``"implicit"``:
+    #: implicit-feedback terms in the likelihood), or None; inference that needs the
+    #: structure refuses such a model
     unsupported: str | None = None
+    #: the sides (``"user"``, ``"item"``) whose factor rows and biases have a prior mean
+    #: linear in features: ``{side}_factors ~ N(X B (+ mu), ...)`` with ``B =
+    #: {side}_feature_sd * {side}_feature_coef_std`` and ``{side}_bias ~ N(X beta, ...)``
+    #: with ``beta = {side}_bias_feature_sd * {side}_bias_feature_coef_std`` (data
+    #: ``{side}_features``); inference that cannot use such priors refuses them
+    features: tuple[str, ...] = ()
 
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.

@@ -28,8 +28,8 @@ from bayesrec.models._side import (
     check_implicit,
     feature_blocks,
     feature_mean,
+    feature_sides,
     implicit_sums,
-    side_options_set,
     with_implicit,
 )
 from bayesrec.models.hooks import FactorStructure
@@ -96,7 +96,8 @@ def pmf_factor_structure(config) -> FactorStructure:
         n_factors=int(config["n_factors"]), factor_prior="fixed", centred=True,
         biases=bool(config.get("biases", True)), learned_bias_sd=False,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
-        likelihood=likelihood, unsupported=side_options_set(config),
+        likelihood=likelihood, features=feature_sides(config),
+        unsupported="implicit" if config.get("implicit") is not None else None,
     )
 
 
@@ -188,12 +189,15 @@ def pmf(
         :math:`\lambda_U \sim \text{Gamma}(2, 2/s)` (the same for :math:`\beta` and
         items; non-centred, so that MAP does not collapse the scales).  The model's
         config records the encoded matrix and the encoding rules, not the DataFrame.
+        Every method fits it, ``"gibbs"`` included (Gaussian ratings, identity link:
+        :mod:`bayesrec.inference.gibbs.features`); fold-in refuses it for now.
     implicit : None, "user", "item" or "both"
         Implicit feedback (Koren 2008): users' factors in the likelihood gain
         :math:`|N(u)|^{-1/2} \sum_{j \in N(u)} y_j` (:math:`N(u)` the items the user
         rated in ``ratings``, :math:`y_j` = ``item_implicit`` with prior sd ``implicit_sd``);
         ``"item"`` the symmetric term for items, ``"both"`` both.  ``user_factors``
-        keeps its prior; the sum is the deterministic ``user_implicit_sum``.
+        keeps its prior; the sum is the deterministic ``user_implicit_sum``.  The
+        ``"gibbs"`` method and fold-in refuse it for now.
     priors : dict, optional
         Override prior scales by name: ``user_factor_sd`` (:math:`\sigma_U`),
         ``item_factor_sd`` (:math:`\sigma_V`), ``bias_sd``, ``offset_sd``, ``noise_sd``

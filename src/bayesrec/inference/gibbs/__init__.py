@@ -4,7 +4,9 @@ For any model whose spec declares a :class:`~bayesrec.models.hooks.FactorStructu
 (PMF and BPMF, identity link), with Gaussian ratings or the ordered probit
 (``likelihood="ordered_probit"``: latent ratings by data augmentation, cutpoints by
 Metropolis-Hastings, :mod:`~bayesrec.inference.gibbs.ordinal`); the ordered logit is
-refused.
+refused.  Side features (``user_features`` / ``item_features``) are sampled with
+Gaussian ratings (:mod:`~bayesrec.inference.gibbs.features`); implicit feedback
+(``implicit``) and features with an ordinal likelihood are refused.
 
 NUTS has to move tens of thousands of factor coordinates jointly.  Given the
 hyperparameters and the noise, each user's factors and bias have an exact Gaussian
@@ -26,10 +28,18 @@ sweep:
    PyMC's NUTS on the log-density of these variables' Markov blanket only
    (:func:`~.nuts.markov_blanket_nuts`): exact too, slower (a compiled PyTensor
    graph, and with the non-centred BPMF the blanket is the whole likelihood).
+   With side features (``user_features`` / ``item_features``), the rows' prior means
+   are per row (``mu + x_r B``, ``x_r beta``: the row kernel takes one ``P_0 mu_0`` per
+   row), :class:`~.features.FeatureGibbs` then draws the coefficients and their scales
+   exactly given the factors and biases (before the hyperparameters), and
+   :class:`HyperGibbs` works on the residuals ``U - X B`` and ``b - X beta``.
 3. :class:`~.moves.ScaleMoves` and :class:`~.moves.RidgeMoves`: exact
    generalised-Gibbs moves along directions the conditional updates cross slowly
    (the user/item balance of each factor, the spread of each side's factors and of
    the biases, the split of user and item effects between biases and factor means).
+   They assume priors with a mean shared by every row, so models with features run
+   without them (and without the rescaling of the factor rows): slower mixing along
+   those directions, the same posterior.
 
 The factor rows are over-relaxed by default (``overrelax=-0.8``, Adler 1981): each
 row's new value is its conditional mean plus ``-0.8`` times its current deviation
@@ -63,6 +73,7 @@ import xarray as xr
 from pydantic import Field
 
 from bayesrec.errors import InputError
+from bayesrec.inference.gibbs.features import FeatureGibbs
 from bayesrec.inference.gibbs.layout import (
     GIBBS_LIKELIHOODS,
     FactorLayout,
@@ -89,6 +100,7 @@ __all__ = [
     "HYPER_STEPS",
     "FactorGibbs",
     "FactorLayout",
+    "FeatureGibbs",
     "HyperGibbs",
     "Options",
     "OrdinalProbit",
@@ -171,6 +183,16 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
         names.append("cutpoints")
     gibbs_rvs = [model[n] for n in names]
     value_vars = [model.rvs_to_values[rv] for rv in gibbs_rvs]
+    if layout.features and layout.ordinal:
+        raise InputError("the gibbs method does not support user_features/item_features with "
+                         f"likelihood={layout.likelihood!r} yet; use map, nuts or advi")
+    if layout.features and not layout.centred:
+        raise InputError("the gibbs method samples a non-centred model with features through "
+                         "its centred twin: use fit(model, 'gibbs') (bayesrec.inference.gibbs.run)")
+    # the moves shift and rescale factors and biases as if their prior means were shared;
+    # with feature means (x_r B, x_r beta) their Jacobians and prior terms differ, so a
+    # model with features is sampled without them (slower mixing, the same posterior)
+    moves = moves and not layout.features
     rescale = moves and layout.hierarchical and layout.centred
     if rescale:  # FactorGibbs also rescales the Cholesky factors
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]
@@ -181,7 +203,12 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
                                          if layout.biases else [])
         specs.insert(0, (OrdinalProbit, [model.rvs_to_values[model[n]] for n in ordinal_names],
                          {}))
-    rest = [rv for rv in model.free_RVs if rv not in gibbs_rvs]
+    feature_rvs = [model[f"{side}_{part}feature_{what}"] for side in layout.features
+                   for part in (("", "bias_") if layout.biases else ("",))
+                   for what in ("sd", "coef_std")]
+    if feature_rvs:  # given the factors and biases, before the hyperparameters
+        specs.append((FeatureGibbs, [model.rvs_to_values[rv] for rv in feature_rvs], {}))
+    rest = [rv for rv in model.free_RVs if rv not in gibbs_rvs + feature_rvs]
     nuts = None
     if rest and hyper == "nuts":
         nuts = markov_blanket_nuts(model, rest, initial_point=initial_point,
@@ -259,12 +286,18 @@ def _sample(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) ->
 
 def _non_centred(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
     """Draws of the centred twin as draws of the non-centred ``model``: the standardised
-    factors ``z = L^{-1} (U - mu)`` of each side added, in the model's variable order."""
+    factors ``z = L^{-1} (U - mu)`` of each side added (``z = L^{-1} (U - mu - X B)``
+    with side features), in the model's variable order."""
     out = posterior.copy()
     for side in ("user", "item"):
         factors = posterior[f"{side}_factors"].transpose("chain", "draw", side, "factor").values
         mean = posterior[f"{side}_factor_mean"].transpose("chain", "draw", "factor").values
         packed = posterior[f"{side}_factor_chol"].values
+        if f"{side}_features" in model.named_vars:  # U - mu - X B: rows N(0, L L^T)
+            x = np.asarray(model[f"{side}_features"].get_value(), dtype=float)
+            coef = posterior[f"{side}_feature_coef"].transpose(
+                "chain", "draw", f"{side}_feature", "factor").values
+            factors = factors - np.einsum("rp,cdpk->cdrk", x, coef)
         k = factors.shape[-1]
         rows, cols = np.tril_indices(k)
         chol = np.zeros((*packed.shape[:2], k, k))

@@ -65,7 +65,9 @@ def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, n
     h = np.empty(dim)
     w = np.empty(dim)
     spread = np.sqrt(1.0 - alpha * alpha)
+    per_row = prior_h.shape[0] > 1  # a prior mean per row (side information), or one for all
     for row in range(start, stop):
+        hr = row if per_row else 0
         first = indptr[row]
         n = indptr[row + 1] - first
         for jj in range(n):
@@ -82,7 +84,7 @@ def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, n
             for jj in range(n):
                 t += xa[jj] * y[jj]
             h_out[row, a] = t
-            h[a] = prior_h[a] + noise_prec * t
+            h[a] = prior_h[hr, a] + noise_prec * t
             for b in range(a + 1):
                 xb = xt[b]
                 t = 0.0
@@ -145,8 +147,10 @@ def draw_rows(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noi
         The other side's features (its factors, or ``V @ L`` when non-centred).
     bias : bool
         Draw a bias with each row (a feature that is 1 for every rating).
-    prior_prec, prior_h : (D, D), (D,)
-        Prior precision and precision-times-mean of ``theta_u``, the same for every row.
+    prior_prec, prior_h : (D, D), (D,) or (n_rows, D)
+        Prior precision of ``theta_u``, the same for every row, and its
+        precision-times-mean, the same for every row (D,) or one per row (n_rows, D: a
+        per-row prior mean, as side information gives).
     noise_prec : float
         ``1 / sigma**2``.
     eps : float array (n_rows, D)
@@ -171,11 +175,14 @@ def draw_rows(indptr, other, rating, base, feats, bias, prior_prec, prior_h, noi
     if alpha != 0.0 and (current is None or np.shape(current) != eps.shape):
         raise ValueError("over-relaxation needs the current rows, shaped like eps")
     current = eps if current is None else np.ascontiguousarray(current, dtype=np.float64)
+    prior_h = np.ascontiguousarray(np.atleast_2d(prior_h), dtype=np.float64)
+    if prior_h.shape[0] not in (1, len(eps)):
+        raise ValueError(f"prior_h has {prior_h.shape[0]} rows, expected 1 or {len(eps)}")
     out = np.empty_like(eps)
     gram, h = np.empty((len(eps), eps.shape[1], eps.shape[1])), np.empty_like(eps)
     args = (indptr, other, rating, base, feats, bool(bias),
             np.ascontiguousarray(prior_prec, dtype=np.float64),
-            np.ascontiguousarray(prior_h, dtype=np.float64), float(noise_prec), eps, current,
+            prior_h, float(noise_prec), eps, current,
             alpha, out, gram, h)
     bad = _draw_block(*args, 0, len(indptr) - 1)
     if bad >= 0:

@@ -83,6 +83,8 @@ class FactorLayout:
     value_names: dict  # RV name -> value-variable name (transformed names)
     likelihood: str = "gaussian"
     level_code: np.ndarray | None = None  # ordinal: level code of each rating (obs order)
+    #: side -> its feature matrix (rows, features), for the sides with feature priors
+    features: dict = field(default_factory=dict)
     # the last log-likelihood a step computed, and the point entries it was computed from
     loglik_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -216,6 +218,23 @@ class FactorLayout:
         s = self.side(side)
         return np.asarray(point[s.bias], dtype=float) if self.biases else np.zeros(s.n_rows)
 
+    def feature_mean(self, point: dict, side: str) -> np.ndarray | None:
+        """``X B`` (rows, factor), the feature part of the side's factor prior mean, or
+        None without features (``B = {side}_feature_sd * {side}_feature_coef_std``)."""
+        x = self.features.get(side)
+        if x is None:
+            return None
+        sd = float(np.exp(point[self.value_names[f"{side}_feature_sd"]]))
+        return x @ (sd * np.asarray(point[f"{side}_feature_coef_std"], dtype=float))
+
+    def bias_feature_mean(self, point: dict, side: str) -> np.ndarray | None:
+        """``X beta`` (rows,), the feature part of the side's bias prior mean, or None."""
+        x = self.features.get(side)
+        if x is None or not self.biases:
+            return None
+        sd = float(np.exp(point[self.value_names[f"{side}_bias_feature_sd"]]))
+        return x @ (sd * np.asarray(point[f"{side}_bias_feature_coef_std"], dtype=float))
+
     def offset(self, point: dict) -> float:
         return float(point["offset"]) if self.has_offset else 0.0
 
@@ -238,15 +257,16 @@ def _constant(x) -> np.ndarray:
         return np.asarray(x.eval(), dtype=float)
 
 
-def _prior(model: pm.Model, name: str, family: str) -> list[float]:
-    """The (constant, scalar) parameters of ``model[name]``'s prior, checking its family."""
+def _prior(model: pm.Model, name: str, family: str, params: slice = slice(None)) -> list[float]:
+    """The (constant, scalar) parameters of ``model[name]``'s prior, checking its family
+    (those in ``params``: ``slice(1, None)`` skips a mean that depends on other variables)."""
     rv = model[name]
     op = rv.owner.op
     if family not in {cls.__name__ for cls in type(op).__mro__}:  # subclasses count
         raise InputError(f"the gibbs method expects {name} ~ {family[:-2]}, found "
                          f"{type(op).__name__[:-2]}: the factory changed; update "
                          "bayesrec.inference.gibbs.layout")
-    values = [_constant(v) for v in op.dist_params(rv.owner)]
+    values = [_constant(v) for v in op.dist_params(rv.owner)[params]]
     if any(np.ptp(v) > 0 for v in values if v.size > 1):
         raise InputError(f"the gibbs method expects one prior scale for all of {name}")
     return [float(v.ravel()[0]) for v in values]
@@ -287,7 +307,11 @@ def read_priors(model: pm.Model, structure: FactorStructure) -> dict:
         priors["cutpoint_mean"] = np.broadcast_to(mean, (n_cut,)).astype(float)
         priors["cutpoint_sd"] = np.broadcast_to(sd, (n_cut,)).astype(float)
     for side in ("user", "item"):
-        if structure.factor_prior == "fixed":
+        featured = side in structure.features
+        if structure.factor_prior == "fixed" and featured:  # the mean is X B
+            priors[f"{side}_factor_sd"] = _prior(model, f"{side}_factors", "NormalRV",
+                                                 params=slice(1, None))[0]
+        elif structure.factor_prior == "fixed":
             mean, priors[f"{side}_factor_sd"] = _prior(model, f"{side}_factors", "NormalRV")
             if mean != 0:
                 raise InputError(f"the gibbs method expects a zero prior mean for {side}_factors")
@@ -295,8 +319,16 @@ def read_priors(model: pm.Model, structure: FactorStructure) -> dict:
             priors[f"{side}_mean_sd"] = _prior(model, f"{side}_factor_mean", "NormalRV")[1]
             priors[f"{side}_lkj_eta"], priors[f"{side}_sd_prior"] = _lkj_prior(
                 model, f"{side}_factor_chol")
+        if featured:  # Gamma(shape, scale) scales of the coefficients, N(0, 1) coefficients
+            for part in ("", "bias_") if structure.biases else ("",):
+                name = f"{side}_{part}feature"
+                priors[f"{name}_sd_prior"] = SdPrior("gamma", *_prior(model, f"{name}_sd",
+                                                                      "GammaRV"))
+                if _prior(model, f"{name}_coef_std", "NormalRV") != [0.0, 1.0]:
+                    raise InputError(f"the gibbs method expects {name}_coef_std ~ N(0, 1)")
     if structure.biases and not structure.learned_bias_sd:
-        sds = {_prior(model, f"{side}_bias", "NormalRV")[1] for side in ("user", "item")}
+        sds = {_prior(model, f"{side}_bias", "NormalRV", params=slice(1, None))[0]
+               for side in ("user", "item")}
         if len(sds) > 1:
             raise InputError("the gibbs method expects one prior sd for user and item biases")
         priors["bias_sd"] = sds.pop()
@@ -384,4 +416,6 @@ def layout_of(model: pm.Model, *, what: str = "the gibbs method",
         value_names={rv.name: model.rvs_to_values[rv].name for rv in model.free_RVs},
         likelihood=structure.likelihood,
         level_code=np.asarray(ratings.level_codes, dtype=np.int64) if ordinal else None,
+        features={side: np.asarray(model[f"{side}_features"].get_value(), dtype=np.float64)
+                  for side in structure.features},
     )

@@ -16,7 +16,8 @@ with ``P_0 = diag(Sigma_U^{-1}, 1 / tau^2)`` (BPMF: ``Sigma_U = L L^T`` from the
 LKJ Cholesky factor; PMF: ``I / s_U^2`` and a fixed bias sd) and ``mu_0 = (mu_U,
 0)``.  Non-centred BPMF (``U_u = mu_U + L z_u``, ``z_u ~ N(0, I)``): the same for
 ``theta_u = (z_u, b_u)`` with features ``(L^T V_i, 1)``, residuals ``y_ui - mu_U^T
-V_i`` and ``P_0 = diag(I, 1 / tau^2)``, ``mu_0 = 0``.  Then the offset
+V_i`` and ``P_0 = diag(I, 1 / tau^2)``, ``mu_0 = 0``.  With side features (centred
+only) the prior mean is per row, ``mu_0 = (mu_U + x_u B_U, x_u beta_U)``.  Then the offset
 ``m ~ N(m_0, s_m^2)`` from its Gaussian conditional (precision ``1 / s_m^2 + N /
 sigma^2``, mean ``(m_0 / s_m^2 + sum(e) / sigma^2) / precision`` with ``e = r - b_u -
 c_i - U_u^T V_i``) and the noise ``sigma ~ HalfNormal(s)`` by an exact independence
@@ -134,12 +135,31 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
         prior_prec[:k, :k] = np.eye(k)
     if layout.biases:
         prior_prec[k, k] = 1.0 / require_scale(layout.bias_sd(point), "bias sd") ** 2
+    prior_h = _feature_prior_h(layout, point, side, prior_prec, prior_h)
     s = layout.side(side)
     return {"indptr": s.indptr, "other": s.other, "rating": s.rating,
             "base": np.ascontiguousarray(base, dtype=np.float64),
             "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": layout.biases,
             "prior_prec": prior_prec, "prior_h": prior_h,
             "noise_prec": 1.0 / require_scale(sigma, "noise sd") ** 2}
+
+
+def _feature_prior_h(layout: FactorLayout, point: dict, side: str, prior_prec: np.ndarray,
+                     prior_h: np.ndarray) -> np.ndarray:
+    """``prior_h`` (D,), or with side features one row per row: ``P_0 (mu_0 + m_r)`` with
+    ``m_r = (x_r B, x_r beta)``, the feature part of row ``r``'s prior mean."""
+    factor_part = layout.feature_mean(point, side)
+    if factor_part is None:
+        return prior_h
+    if not layout.centred:
+        raise InputError("the gibbs method samples a non-centred model with features through "
+                         "its centred twin (bayesrec.inference.gibbs.run), not directly")
+    k = layout.n_factors
+    shift = np.zeros((len(factor_part), len(prior_h)))
+    shift[:, :k] = factor_part
+    if layout.biases:
+        shift[:, k] = layout.bias_feature_mean(point, side)
+    return prior_h + shift @ prior_prec.T
 
 
 class LayoutStep(BlockedStep):
@@ -331,6 +351,10 @@ class FactorGibbs(LayoutStep):
         return float(mean + self.rng.standard_normal() / np.sqrt(prec))
 
 
+def _minus(values: np.ndarray, part: np.ndarray | None) -> np.ndarray:
+    return values if part is None else values - part
+
+
 class HyperGibbs(LayoutStep):
     r"""Exact updates of BPMF's hyperparameters given the factors and biases.
 
@@ -345,7 +369,8 @@ class HyperGibbs(LayoutStep):
       density carried over to ``Sigma`` (independence MH, exact; needs ``n > 2 K``);
     * ``tau | b, c`` (the bias scale) by the same independence MH as the noise.
 
-    With the non-centred parameterisation the update keeps ``U`` fixed and rewrites
+    With side features (centred only) ``U`` stands for ``U - X B`` and ``b`` for ``b -
+    X beta`` throughout.  With the non-centred parameterisation the update keeps ``U`` fixed and rewrites
     ``z = L'^{-1} (U - mu')``: a Gibbs update of ``(mu, Sigma)`` given ``U`` in the
     centred coordinates (a bijection of the non-centred ones), so still exact; the
     step then also owns the ``*_factors_std`` variables.
@@ -371,8 +396,9 @@ class HyperGibbs(LayoutStep):
         out = {f"{side}_cov_accepted": self._update_side(point, side)
                for side in ("user", "item")}
         out["bias_sd_accepted"] = True
-        if lay.biases:
-            biases = np.concatenate([lay.bias_of(point, "user"), lay.bias_of(point, "item")])
+        if lay.biases:  # with features, the biases' deviations from their means x beta
+            biases = np.concatenate([_minus(lay.bias_of(point, s), lay.bias_feature_mean(point, s))
+                                     for s in ("user", "item")])
             tau, out["bias_sd_accepted"] = scale_independence_mh(
                 self.rng, lay.bias_sd(point), len(biases), float(biases @ biases),
                 lay.priors["bias_sd_scale"])
@@ -383,7 +409,8 @@ class HyperGibbs(LayoutStep):
         lay = self.layout
         p = lay.priors
         k = lay.n_factors
-        factors = lay.factors_of(point, side)
+        # with features, U - X B: rows N(mu, Sigma) (the update holds X B fixed)
+        factors = _minus(lay.factors_of(point, side), lay.feature_mean(point, side))
         mean, chol = lay.side_prior(point, side)
         n = factors.shape[0]
         # mean | factors, Sigma
