@@ -90,6 +90,13 @@ def test_factories_refuse_bad_options(small, options, message):
         build_model("pmf", small, **options)
 
 
+def test_bpmf_with_one_factor_is_refused_in_plain_words(small):
+    """PyMC's LKJCholeskyCov fails for a 1 x 1 covariance deep inside PyTensor; the factory
+    says so before."""
+    with pytest.raises(InputError, match="bpmf needs n_factors >= 2.*use pmf"):
+        build_model("bpmf", small, n_factors=1)
+
+
 def test_unknown_model_is_named(small):
     with pytest.raises(InputError, match="unknown model 'pmff'"):
         build_model("pmff", small)

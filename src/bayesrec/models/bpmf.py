@@ -212,6 +212,7 @@ def bpmf(
     ----------
     ratings : Ratings
     n_factors : int
+        Latent dimension D, at least 2 (PyMC's LKJ covariance prior fails for D = 1).
     biases : bool
     noise : "learned" or float
     link : {"identity", "logistic"}
@@ -243,6 +244,11 @@ def bpmf(
         :func:`~bayesrec.models.pmf.pmf`.
     """
     n_factors = check_positive_int(n_factors, "n_factors")
+    if n_factors < 2:
+        raise InputError(
+            "bpmf needs n_factors >= 2: PyMC's LKJCholeskyCov, its covariance prior, fails "
+            "for a 1 x 1 covariance (an IndexError when the model's initial point is "
+            "computed); for one factor use pmf, whose factor prior has a fixed scale")
     link, noise = check_link(link), check_noise(noise)
     likelihood = check_likelihood(likelihood, ratings, link=link, noise=noise)
     if parameterisation not in PARAMETERISATIONS:
