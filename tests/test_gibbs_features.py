@@ -263,6 +263,7 @@ def test_refusals_that_remain(tiny):
 # -------------------------------------------------------------------------------------------
 # (c) agreement with NUTS
 # -------------------------------------------------------------------------------------------
+@pytest.mark.agreement  # methods against each other: .ci/run's own step
 def test_gibbs_agrees_with_nuts():
     """PMF with features on a small data set: the posterior means of the bias-coefficient
     contrasts and of held-out predictions, by Gibbs and by NUTS.

@@ -161,6 +161,7 @@ def test_map_recovers_planted_effects(feature_map, simulated):
     assert corr > 0.95 and 0.7 < slope < 1.3
 
 
+@pytest.mark.agreement  # methods against each other: .ci/run's own step
 def test_nuts_recovers_bias_effects():
     ratings, _ = simulate_side_information(120, 80, 2000, seed=3)
     model = build_model("pmf", ratings, n_factors=1, user_features="auto",
@@ -173,6 +174,7 @@ def test_nuts_recovers_bias_effects():
     assert "user_feature_coef" in f.posterior and "user_bias_feature_sd" in f.posterior
 
 
+@pytest.mark.agreement  # methods against each other: .ci/run's own step
 def test_advi_runs_on_feature_model():
     ratings, _ = simulate_side_information(120, 80, 2000, seed=4)
     model = build_model("pmf", ratings, n_factors=2, user_features="auto",
