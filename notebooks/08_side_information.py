@@ -40,7 +40,7 @@ print(watermark("matplotlib"))  # when, on which commit, with what, on which mac
 # %%
 # MovieLens 100K fold u1 from the data home ($BAYESREC_DATA, else the user cache folder):
 # without it the loader says where it looked, and the notebook stops. Fast mode (CI) uses
-# small simulated ratings whose biases and factor means are planted functions of simulated
+# small synthetic ratings whose biases and factor means are planted functions of simulated
 # attributes, and its name says so.
 from bayesrec.data.simulate import simulate_side_information
 from bayesrec.data.splits import Split, holdout
@@ -50,7 +50,7 @@ if FAST:
     ratings, _ = simulate_side_information(150, 120, 4000, seed=0)
     held = holdout(ratings, 0.2, seed=0)
     split = Split(held.train, held.test,
-                  name="fast mode: small simulated data with attributes, not MovieLens")
+                  name="fast mode: small synthetic data with attributes, not MovieLens")
 else:
     split = example_split(False)
 train, test = split.train, split.test

@@ -163,7 +163,7 @@ def test_same_seed_same_draws(small):
 @pytest.mark.parametrize("name", ["pmf", "bpmf"])
 def test_ordered_logit_is_refused_by_gibbs(small, name):
     ratings, _ = small
-    model = build_model(name, ratings, n_factors=1, likelihood="ordered_logit")
+    model = build_model(name, ratings, n_factors=2, likelihood="ordered_logit")
     with pytest.raises(InputError, match=r"ordered_logit.*nuts', 'advi' or 'map'"):
         fit(model, "gibbs", draws=5, tune=5)
     with pytest.raises(InputError, match="ordered_logit"):
