@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytensor
 import pytest
 
 from bayesrec.data.simulate import load_synthetic
@@ -39,3 +40,13 @@ def movielens_home() -> Path:
 def small_synthetic():
     """(ratings, truth): 80 users x 120 items x 1500 ratings on 1..5, seed 0, with timestamps."""
     return load_synthetic(n_users=80, n_items=120, n_ratings=1500)
+
+
+@pytest.fixture(autouse=True)
+def pytensor_settings_unchanged():
+    """Fail the test that leaves PyTensor's process-global settings changed (a later
+    test would compile in another mode; see tests/test_thread_safety.py)."""
+    before = (pytensor.config.mode, pytensor.config.linker, pytensor.config.numba__fastmath)
+    yield
+    after = (pytensor.config.mode, pytensor.config.linker, pytensor.config.numba__fastmath)
+    assert after == before, f"PyTensor settings changed by this test: {before} -> {after}"

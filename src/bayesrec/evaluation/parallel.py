@@ -202,6 +202,13 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], *, scheduler: An
     list
         ``func(task)`` for every task, in the order of ``tasks``.  A task that
         raises makes this raise the same exception.
+
+    Notes
+    -----
+    Tasks on workers that are threads of one process take turns
+    (:func:`~bayesrec.inference.numerics.reproducible`): PyTensor's compile settings
+    are process-global, and compiles in two threads at once leave them changed.
+    Worker processes (the ``"local"`` cluster's) run in parallel.
     """
     tasks = list(tasks)
     before = before or (lambda _i: None)
@@ -219,7 +226,7 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], *, scheduler: An
         futures = []
         for i, task in enumerate(tasks):
             before(i)
-            futures.append(client.submit(func, task, pure=False))
+            futures.append(client.submit(_one_thread_at_a_time, func, task, pure=False))
         position = {future.key: i for i, future in enumerate(futures)}
         results: list = [None] * len(tasks)
         try:
@@ -230,3 +237,11 @@ def run_tasks(func: Callable[[Any], Any], tasks: Sequence[Any], *, scheduler: An
         finally:
             client.cancel([f for f in futures if not f.done()])
     return results
+
+
+def _one_thread_at_a_time(func: Callable[[Any], Any], task: Any) -> Any:
+    """``func(task)`` holding the process's compile lock (see :func:`run_tasks`)."""
+    from bayesrec.inference.numerics import reproducible
+
+    with reproducible():
+        return func(task)

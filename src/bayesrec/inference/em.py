@@ -170,7 +170,8 @@ def _m_step(counts: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def run_em(model: pm.Model, start: dict, *, maxiter: int, tol: float,
-           step: EMStep | None = None) -> tuple[dict, dict]:
+           step: EMStep | None = None,
+           concentrations: dict[str, np.ndarray] | None = None) -> tuple[dict, dict]:
     """Iterate EM from ``start`` until the log posterior stops rising or ``maxiter``.
 
     Stops when one iteration raises ``model.logp(jacobian=False)`` by less than
@@ -184,11 +185,16 @@ def run_em(model: pm.Model, start: dict, *, maxiter: int, tol: float,
         ``fun`` (minus the log posterior at ``point``, as :func:`pymc.find_MAP`
         reports it), ``log_likelihood`` (training), ``nit``, ``nfev``,
         ``success`` (converged before ``maxiter``) and ``message``.
+
+    ``concentrations`` (from :func:`dirichlet_concentrations`) may be given to skip
+    reading them from the graph, which compiles a PyTensor function: restarts in
+    worker threads must not compile, since PyTensor's compile settings are
+    process-global and interleaved compiles leave them changed.
     """
     step = step or em_step_of(model)
     if step is None:
         raise InputError("this model declares no EM step; use optimizer='L-BFGS-B'")
-    alpha = dirichlet_concentrations(model)
+    alpha = dirichlet_concentrations(model) if concentrations is None else concentrations
     low = {name: float(a.min()) for name, a in alpha.items() if a.min() < 1}
     if low:
         raise InputError(
@@ -270,11 +276,12 @@ def em_restarts(model: pm.Model, opts: dict, seeds: list[int]):
             f"optimizer 'em' starts every restart from a prior draw (init='prior'), got "
             f"init={opts['init']!r}: a fixed start is a symmetric fixed point of EM"
         )
-    alpha = dirichlet_concentrations(model)
+    alpha = dirichlet_concentrations(model)  # compiled here, once, not in the threads
 
     def restart(seed):
         start = prior_draw(alpha, np.random.default_rng(seed))
-        point, report = run_em(model, start, maxiter=opts["maxiter"], tol=opts["tol"])
+        point, report = run_em(model, start, maxiter=opts["maxiter"], tol=opts["tol"],
+                               concentrations=alpha)
         return point, {"seed": seed, **report}
 
     workers = min(len(seeds), os.cpu_count() or 1) if em_step_of(model).thread_safe else 1
