@@ -152,3 +152,24 @@ def test_draw_blocks_read_a_sampled_fit_in_place(bpmf_fit):
     assert mu.shape[:2] == (posterior.sizes["chain"], posterior.sizes["draw"])
     one = evaluator({name: a[1, 7:8] for name, a in arrays.items()})["mu"][0]
     np.testing.assert_array_equal(mu[1, 7], one)
+
+
+def test_a_pairs_row_is_a_variable_over_its_user_or_item_dim():
+    """MPMA's local item factors (user_cluster, item, factor) give a pair 4 x 10 numbers,
+    not 1682 x 10: counted as the latter, MPMA's ADVI training check on u1 took its
+    80,000 pairs one at a time (an hour)."""
+    from bayesrec.inference.draws import row_width
+
+    def var(*dims_sizes):
+        dims = ("chain", "draw", *(d for d, _ in dims_sizes))
+        return xr.DataArray(np.zeros((1, 2, *(n for _, n in dims_sizes))), dims=dims)
+
+    post = xr.Dataset({"local_item": var(("user_cluster", 4), ("item", 1682), ("factor", 10)),
+                       "user_factors": var(("user", 943), ("factor", 10)),
+                       "user_bias": var(("user", 943)),
+                       "weights": var(("component", 5))})
+    assert row_width(post, ["local_item"]) == 40
+    assert row_width(post, ["user_factors", "user_bias"]) == 10
+    assert row_width(post, ["user_bias"]) == 1
+    assert row_width(post, ["weights", "user_factors"]) == 10
+    assert row_width(post, []) == 1

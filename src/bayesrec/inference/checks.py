@@ -18,7 +18,7 @@ import pymc as pm
 import xarray as xr
 
 from bayesrec.errors import FitWarning
-from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks
+from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks, row_width
 from bayesrec.inference.record import posterior_of, ratings_of_model, swapped_pairs, thin_index
 
 __all__ = ["training_check", "degenerate_message", "warn_if_degenerate",
@@ -52,8 +52,7 @@ def training_check(fit: xr.DataTree, model: pm.Model) -> dict[str, float]:
     icodes = np.asarray(model["item_idx"].get_value())
     n = len(rating)
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
-    width = max([1, *(int(np.prod(posterior[v].shape[3:])) for v in evaluator.inputs)])
-    step = max(1, CHECK_BLOCK_ELEMENTS // (n_samples * width))
+    step = max(1, CHECK_BLOCK_ELEMENTS // (n_samples * row_width(posterior, evaluator.inputs)))
     total = np.zeros(n)
     for start in range(0, n, step):
         pairs = slice(start, min(n, start + step))
