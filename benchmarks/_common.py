@@ -8,6 +8,22 @@ import sys
 import numpy as np
 import pandas as pd
 
+#: A sampler's figure is quoted only when the split R-hat of the quantity quoted is below this.
+RHAT_TARGET = 1.01
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that made a record: ``python benchmarks/SCRIPT`` and its arguments."""
+    return " ".join(["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def nuts_stats(dt) -> dict:
+    """``mean_tree_depth`` and ``divergences`` of a NUTS fit (None where not recorded)."""
+    stats = dt["sample_stats"].to_dataset()
+    return {"mean_tree_depth": float(stats["tree_depth"].mean()) if "tree_depth" in stats
+            else None,
+            "divergences": int(stats["diverging"].sum()) if "diverging" in stats else None}
+
 
 def import_myfm(hint: str = "pip install myfm"):
     """The ``myfm`` module, or None with a message that its row is skipped."""

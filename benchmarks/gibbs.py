@@ -49,7 +49,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from _common import import_myfm, one_hot_pairs
+from _common import RHAT_TARGET, command_line, import_myfm, nuts_stats, one_hot_pairs
 
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.data.simulate import simulate_ratings
@@ -60,8 +60,6 @@ from bayesrec.inference.gibbs import gibbs_steps
 from bayesrec.models import build_model
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "gibbs.json"
-#: NUTS's ESS per second is quoted only when the split R-hat of the per-draw test RMSE is below.
-RHAT_TARGET = 1.01
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,10 +167,7 @@ def run_nuts(split, seed: int, draws: int, tune: int, pair_sample: np.ndarray,
     row = {"rmse": rmse(pred["mean"].values, split.test.rating), "fit_seconds": seconds,
            "draws": draws, "tune": tune}
     row |= trace_diagnostics(dt, split.test, pair_sample)
-    stats = dt["sample_stats"].to_dataset()
-    row["mean_tree_depth"] = float(stats["tree_depth"].mean()) if "tree_depth" in stats else None
-    row["divergences"] = int(stats["diverging"].sum()) if "diverging" in stats else None
-    return row
+    return row | nuts_stats(dt)
 
 
 def sweep_time(n_ratings: int, n_factors: int, sweeps: int, seed: int, biases: bool) -> dict:
@@ -245,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                   "chains": 2, "cores": args.cores}
     rng = np.random.default_rng(args.seed)
     record = {"benchmark": "gibbs",
-              "command": " ".join(["python", "benchmarks/gibbs.py", *(argv or sys.argv[1:])]),
+              "command": command_line("gibbs.py", argv),
               "dataset": "ml-100k", "folds": folds, "seed": args.seed,
               "gibbs_options": gibbs_opts, "sampler_defaults": {
                   k: v for k, v in method_defaults("gibbs").items() if k not in gibbs_opts},

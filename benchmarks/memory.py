@@ -155,13 +155,14 @@ def _table(rows: list[dict]) -> str:
 
 
 def _write(args, argv, rows: list[dict]) -> None:
+    from _common import command_line
+
     from bayesrec.evaluation import provenance, write_json
 
     write_json(args.output, {"benchmark": "memory", "target_mb": TARGET_MB,
                              "measure": "getrusage(RUSAGE_SELF).ru_maxrss of a fresh worker "
                                         "process per row; time_max_rss_mb: /usr/bin/time -f %M",
-                             "command": " ".join(["python", "benchmarks/memory.py",
-                                                  *(sys.argv[1:] if argv is None else argv)]),
+                             "command": command_line("memory.py", argv),
                              **provenance(), "rows": rows})
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import arviz as az
 import numpy as np
-from _common import movielens_or_none
+from _common import RHAT_TARGET, command_line, movielens_or_none, nuts_stats
 
 from bayesrec.diagnostics import rmse_trace
 from bayesrec.evaluation import provenance, write_json
@@ -38,12 +38,12 @@ from bayesrec.metrics import score
 from bayesrec.models import build_model
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "nuts.json"
-RHAT_TARGET = 1.01
+OPTIONS = {"n_factors": 10}
 
 
 def run(name: str, split, *, draws: int, tune: int, seed: int) -> dict:
     start = time.perf_counter()
-    model = build_model(name, split.train, n_factors=10)
+    model = build_model(name, split.train, **OPTIONS)
     dt = fit(model, "nuts", random_seed=seed, draws=draws, tune=tune, chains=2)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -52,22 +52,20 @@ def run(name: str, split, *, draws: int, tune: int, seed: int) -> dict:
     predict_seconds = time.perf_counter() - start
     scores = score(pred, split.test)
     trace = rmse_trace(dt, test=split.test, model=model)["rmse"].sel(split="test")
-    rhat = float(az.rhat(trace.to_dataset(name="x"))["x"])
-    ess = float(az.ess(trace.to_dataset(name="x"), method="bulk")["x"])
+    trace = trace.to_dataset(name="test_rmse")
+    rhat = float(az.rhat(trace)["test_rmse"])
+    ess = float(az.ess(trace, method="bulk")["test_rmse"])
     picks = np.random.default_rng(seed).choice(len(split.test), 200, replace=False)
     sample = split.test.subset(picks)
     mu = evaluate_draws(dt, sample.user_ids, sample.item_ids, model=model)["mu"]
     pair_ess = az.ess(mu.to_dataset(name="mu"), method="bulk")["mu"].values
-    stats = dt["sample_stats"].to_dataset()
     return {
-        "model": name, "options": {"n_factors": 10}, "draws": draws, "tune": tune,
+        "model": name, "options": OPTIONS, "draws": draws, "tune": tune,
         "chains": 2, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
         "rmse": scores["rmse"], "coverage_90": scores["coverage_90"],
         "rhat_test_rmse": rhat, "ess_test_rmse": ess,
         "ess_pairs_median": float(np.median(pair_ess)),
-        "mean_tree_depth": float(stats["tree_depth"].mean()) if "tree_depth" in stats else None,
-        "divergences": int(stats["diverging"].sum()) if "diverging" in stats else None,
-        "converged": rhat < RHAT_TARGET,
+        **nuts_stats(dt), "converged": rhat < RHAT_TARGET,
     }
 
 
@@ -87,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     _, splits = loaded
     split = splits[0]
     record = {"benchmark": "nuts",
-              "command": " ".join(["python", "benchmarks/nuts.py", *(argv or sys.argv[1:])]),
+              "command": command_line("nuts.py", argv),
               "dataset": f"ml-100k ({args.fold})", "seed": args.seed,
               "rhat_target": RHAT_TARGET, **provenance(), "rows": []}
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:

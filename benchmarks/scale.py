@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import command_line
 
 from bayesrec.data.simulate import simulate_ratings, true_mean
 from bayesrec.data.splits import holdout
@@ -208,7 +209,7 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    record = {"benchmark": "scale", "command": " ".join(["benchmarks/scale.py", *(argv or sys.argv[1:])]),
+    record = {"benchmark": "scale", "command": command_line("scale.py", argv),
               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
               **provenance()}
