@@ -252,9 +252,6 @@ def test_sweep_order_and_hyper_nuts(tiny):
 
 
 def test_refusals_that_remain(tiny):
-    model = build_model("pmf", tiny, n_factors=2, implicit="item", user_features="auto")
-    with pytest.raises(InputError, match="the gibbs method does not support implicit yet"):
-        fit(model, "gibbs", draws=5, tune=5, chains=1, progressbar=False)
     model = build_model("bpmf", tiny, n_factors=2, user_features="auto")
     with pytest.raises(InputError, match="centred twin"):
         gibbs_steps(model)

@@ -172,4 +172,10 @@ def test_a_pairs_row_is_a_variable_over_its_user_or_item_dim():
     assert row_width(post, ["user_factors", "user_bias"]) == 10
     assert row_width(post, ["user_bias"]) == 1
     assert row_width(post, ["weights", "user_factors"]) == 10
+    # read once per draw, not per pair: coefficients (user_feature, factor), a packed
+    # Cholesky factor, cutpoints do not widen a pair's row
+    post["user_feature_coef_std"] = var(("user_feature", 24), ("factor", 10))
+    post["user_factors_chol"] = var(("user_factors_chol_dim_0", 55))
+    assert row_width(post, ["user_feature_coef_std", "user_factors_chol", "user_bias"]) == 1
+    assert row_width(post, ["user_feature_coef_std", "user_factors"]) == 10
     assert row_width(post, []) == 1

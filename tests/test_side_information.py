@@ -256,12 +256,15 @@ def test_implicit_fits_by_map_and_helps_when_the_rated_set_has_signal():
 
 
 # -- methods that do not support the options yet -----------------------------------------------
-def test_gibbs_refuses_implicit(simulated):
-    """Features are sampled by Gibbs (tests/test_gibbs_features.py); implicit terms not yet."""
+def test_fold_in_refuses_implicit(simulated):
+    """A new user's implicit sum would need their own rated set: fold-in says so."""
     ratings, _ = simulated
-    model = build_model("bpmf", ratings, n_factors=2, implicit="item")
-    with pytest.raises(InputError, match="does not support implicit yet"):
-        fit(model, "gibbs", draws=10, tune=10, chains=1, progressbar=False)
+    train, held = _without_users(ratings, ratings.users[:5].tolist())
+    model = build_model("pmf", train, n_factors=1, implicit="user", priors=PRIORS)
+    f = fit(model, "map", random_seed=1, progressbar=False)
+    new = Ratings.from_arrays(held.user, held.item, held.rating, scale=train.scale)
+    with pytest.raises(InputError, match="fold-in does not support implicit='user'"):
+        fold_in(f, new)
 
 
 def test_fold_in_refuses(feature_map, cold_split):

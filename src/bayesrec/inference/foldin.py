@@ -115,6 +115,9 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
         shown = "/".join(f"{side}_features" for side in structure.features)
         raise InputError(f"fold-in does not support {shown} yet; use map, nuts or advi (new users of such a fit are predicted "
                          "from their features by predict(..., user_features=...))")
+    if structure.implicit:  # the new users' sums would need their own implicit sets
+        raise InputError(f"fold-in does not support implicit={record.config.get('implicit')!r} "
+                         "yet; refit with the new users' ratings in the training data")
     users = record.users
     new = _new_ratings(ratings_of_new_users, record.ratings)
     seed = check_seed(random_seed)

@@ -32,6 +32,7 @@ from bayesrec.models._side import (
     feature_blocks,
     feature_mean,
     feature_sides,
+    implicit_sides,
     implicit_sums,
     with_implicit,
 )
@@ -137,7 +138,7 @@ def bpmf_factor_structure(config) -> FactorStructure:
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         centred_options=None if centred else {"parameterisation": "centered"},
         likelihood=likelihood, features=feature_sides(config),
-        unsupported="implicit" if config.get("implicit") is not None else None,
+        implicit=implicit_sides(config),
     )
 
 

@@ -89,9 +89,8 @@ class FactorStructure:
     #: "gaussian", or "ordered_probit" (ratings as level codes, a unit-variance latent
     #: rating and ordered ``cutpoints``; no ``offset``) or "ordered_logit"
     likelihood: str = "gaussian"
-    #: the model options set that this structure does not describe (``"implicit"``:
-    #: implicit-feedback terms in the likelihood), or None; inference that needs the
-    #: structure refuses such a model
+    #: a model option set that this structure does not describe, or None; inference that
+    #: needs the structure refuses such a model
     unsupported: str | None = None
     #: the sides (``"user"``, ``"item"``) whose factor rows and biases have a prior mean
     #: linear in features: ``{side}_factors ~ N(X B (+ mu), ...)`` with ``B =
@@ -99,6 +98,12 @@ class FactorStructure:
     #: with ``beta = {side}_bias_feature_sd * {side}_bias_feature_coef_std`` (data
     #: ``{side}_features``); inference that cannot use such priors refuses them
     features: tuple[str, ...] = ()
+    #: the sides (``"user"``, ``"item"``) whose factor rows gain an implicit-feedback sum in
+    #: the likelihood (Koren 2008): ``U_u + |N(u)|^{-1/2} sum_{j in N(u)} y_j`` with ``y =
+    #: item_implicit`` (item, factor) ~ N(0, s^2) and ``N(u)`` the items ``u`` rated in the
+    #: training ratings (``"item"``: the twin with ``user_implicit``); ``{side}_factors``
+    #: keep their prior.  Inference that cannot use such terms refuses them
+    implicit: tuple[str, ...] = ()
 
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.

@@ -29,6 +29,7 @@ from bayesrec.models._side import (
     feature_blocks,
     feature_mean,
     feature_sides,
+    implicit_sides,
     implicit_sums,
     with_implicit,
 )
@@ -97,7 +98,7 @@ def pmf_factor_structure(config) -> FactorStructure:
         biases=bool(config.get("biases", True)), learned_bias_sd=False,
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         likelihood=likelihood, features=feature_sides(config),
-        unsupported="implicit" if config.get("implicit") is not None else None,
+        implicit=implicit_sides(config),
     )
 
 
@@ -196,8 +197,9 @@ def pmf(
         :math:`|N(u)|^{-1/2} \sum_{j \in N(u)} y_j` (:math:`N(u)` the items the user
         rated in ``ratings``, :math:`y_j` = ``item_implicit`` with prior sd ``implicit_sd``);
         ``"item"`` the symmetric term for items, ``"both"`` both.  ``user_factors``
-        keeps its prior; the sum is the deterministic ``user_implicit_sum``.  The
-        ``"gibbs"`` method and fold-in refuse it for now.
+        keeps its prior; the sum is the deterministic ``user_implicit_sum``.  Every
+        method fits it, ``"gibbs"`` included (Gaussian ratings:
+        :mod:`bayesrec.inference.gibbs.implicit`); fold-in refuses it for now.
     priors : dict, optional
         Override prior scales by name: ``user_factor_sd`` (:math:`\sigma_U`),
         ``item_factor_sd`` (:math:`\sigma_V`), ``bias_sd``, ``offset_sd``, ``noise_sd``

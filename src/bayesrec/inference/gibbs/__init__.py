@@ -5,8 +5,9 @@ For any model whose spec declares a :class:`~bayesrec.models.hooks.FactorStructu
 (``likelihood="ordered_probit"``: latent ratings by data augmentation, cutpoints by
 Metropolis-Hastings, :mod:`~bayesrec.inference.gibbs.ordinal`); the ordered logit is
 refused.  Side features (``user_features`` / ``item_features``) are sampled with
-Gaussian ratings (:mod:`~bayesrec.inference.gibbs.features`); implicit feedback
-(``implicit``) and features with an ordinal likelihood are refused.
+Gaussian ratings (:mod:`~bayesrec.inference.gibbs.features`), and so is implicit
+feedback (``implicit``, :mod:`~bayesrec.inference.gibbs.implicit`); features or implicit
+terms with an ordinal likelihood are refused.
 
 NUTS has to move tens of thousands of factor coordinates jointly.  Given the
 hyperparameters and the noise, each user's factors and bias have an exact Gaussian
@@ -33,13 +34,18 @@ sweep:
    row), :class:`~.features.FeatureGibbs` then draws the coefficients and their scales
    exactly given the factors and biases (before the hyperparameters), and
    :class:`HyperGibbs` works on the residuals ``U - X B`` and ``b - X beta``.
+   With implicit feedback the rows drawn are the effective ``U_u + s_u`` (the prior mean
+   shifted by the implicit sum), and :class:`~.implicit.ImplicitGibbs` then scans the
+   implicit factors ``y_j`` one item at a time, each from its Gaussian conditional
+   (right after :class:`FactorGibbs`).
 3. :class:`~.moves.ScaleMoves` and :class:`~.moves.RidgeMoves`: exact
    generalised-Gibbs moves along directions the conditional updates cross slowly
    (the user/item balance of each factor, the spread of each side's factors and of
    the biases, the split of user and item effects between biases and factor means).
-   They assume priors with a mean shared by every row, so models with features run
-   without them (and without the rescaling of the factor rows): slower mixing along
-   those directions, the same posterior.
+   They assume priors with a mean shared by every row and factors that enter the
+   likelihood alone, so models with features or implicit terms run without them (and
+   without the rescaling of the factor rows): slower mixing along those directions, the
+   same posterior.
 
 The factor rows are over-relaxed by default (``overrelax=-0.8``, Adler 1981): each
 row's new value is its conditional mean plus ``-0.8`` times its current deviation
@@ -74,6 +80,7 @@ from pydantic import Field
 
 from bayesrec.errors import InputError
 from bayesrec.inference.gibbs.features import FeatureGibbs
+from bayesrec.inference.gibbs.implicit import ImplicitGibbs
 from bayesrec.inference.gibbs.layout import (
     GIBBS_LIKELIHOODS,
     FactorLayout,
@@ -102,6 +109,7 @@ __all__ = [
     "FactorLayout",
     "FeatureGibbs",
     "HyperGibbs",
+    "ImplicitGibbs",
     "Options",
     "OrdinalProbit",
     "RidgeMoves",
@@ -183,21 +191,31 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
         names.append("cutpoints")
     gibbs_rvs = [model[n] for n in names]
     value_vars = [model.rvs_to_values[rv] for rv in gibbs_rvs]
-    if layout.features and layout.ordinal:
-        raise InputError("the gibbs method does not support user_features/item_features with "
+    side_info = " and ".join(
+        (["user_features/item_features"] if layout.features else [])
+        + (["implicit"] if layout.implicit else []))
+    if side_info and layout.ordinal:
+        raise InputError(f"the gibbs method does not support {side_info} with "
                          f"likelihood={layout.likelihood!r} yet; use map, nuts or advi")
-    if layout.features and not layout.centred:
-        raise InputError("the gibbs method samples a non-centred model with features through "
-                         "its centred twin: use fit(model, 'gibbs') (bayesrec.inference.gibbs.run)")
-    # the moves shift and rescale factors and biases as if their prior means were shared;
-    # with feature means (x_r B, x_r beta) their Jacobians and prior terms differ, so a
-    # model with features is sampled without them (slower mixing, the same posterior)
-    moves = moves and not layout.features
+    if side_info and not layout.centred:
+        raise InputError(f"the gibbs method samples a non-centred model with {side_info} "
+                         "through its centred twin: use fit(model, 'gibbs') "
+                         "(bayesrec.inference.gibbs.run)")
+    # the moves shift and rescale factors and biases as if their prior means were shared
+    # and the factors entered the likelihood alone; with feature means (x_r B, x_r beta)
+    # or implicit sums their Jacobians and prior terms differ, so such a model is sampled
+    # without them (slower mixing, the same posterior)
+    moves = moves and not side_info
     rescale = moves and layout.hierarchical and layout.centred
     if rescale:  # FactorGibbs also rescales the Cholesky factors
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]
     specs = [(FactorGibbs, value_vars, {"hold_bias_sd": hold_bias_sd, "rescale": rescale,
                                         "overrelax": overrelax})]
+    if layout.implicit:  # right after the rows, given them
+        implicit_rvs = [model[imp.key] for imp in layout.implicit.values()]
+        gibbs_rvs += implicit_rvs
+        specs.append((ImplicitGibbs, [model.rvs_to_values[rv] for rv in implicit_rvs],
+                      {"overrelax": overrelax}))
     if layout.ordinal:  # first: draws the latent ratings the other steps read
         ordinal_names = ["cutpoints"] + ([layout.user.bias, layout.item.bias]
                                          if layout.biases else [])

@@ -41,10 +41,11 @@ __all__ = ["FeatureGibbs", "centred_scale_density", "coef_conditional", "scale_t
 
 
 def coef_conditional(x: np.ndarray, y: np.ndarray, prec_rows: np.ndarray,
-                     scale: float) -> tuple[np.ndarray, np.ndarray]:
+                     scale: float, xtx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Precision and linear term of ``vec(Z)`` (row-major, p x K) given ``lambda = scale``
-    for ``Y = lambda X Z + E``, rows of ``E ~ N(0, prec_rows^-1)``, ``Z ~ N(0, I)``."""
-    xtx = x.T @ x
+    for ``Y = lambda X Z + E``, rows of ``E ~ N(0, prec_rows^-1)``, ``Z ~ N(0, I)``
+    (``xtx``: ``X^T X``, when the caller keeps it)."""
+    xtx = x.T @ x if xtx is None else xtx
     prec = scale**2 * np.kron(xtx, prec_rows) + np.eye(xtx.shape[0] * prec_rows.shape[0])
     return prec, scale * (x.T @ y @ prec_rows).ravel()
 
@@ -74,6 +75,10 @@ class FeatureGibbs(LayoutStep):
 
     name = "feature_gibbs"
     stats_dtypes_shapes = {}
+
+    def __init__(self, vars, layout, **kwargs):
+        super().__init__(vars, layout, **kwargs)
+        self._xtx = {side: x.T @ x for side, x in layout.features.items()}  # fixed data
 
     def regressions(self, point: dict) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         """``(name, X, Y, Sigma^-1)`` of each regression at ``point``: ``Y = U - mu`` on the
@@ -106,7 +111,9 @@ class FeatureGibbs(LayoutStep):
         shape = np.shape(point[coef_key])
         scale = float(np.exp(point[sd_key]))
         # 1. Z | lambda, Y
-        coef = gaussian_draw(self.rng, *coef_conditional(x, y, prec_rows, scale)).reshape(shape)
+        xtx = self._xtx[name.split("_")[0]]
+        coef = gaussian_draw(self.rng, *coef_conditional(x, y, prec_rows, scale, xtx)
+                             ).reshape(shape)
         # 2. lambda | Z, Y
         scale = draw_scale(self.rng, *scale_terms(x, y, prec_rows, coef, prior), scale)
         # 3. lambda | B = lambda Z, in x = log lambda

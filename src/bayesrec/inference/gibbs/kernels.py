@@ -28,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "SdPrior",
+    "cholesky_forward",
     "component_moments",
     "cov_prior_weight",
     "csr_by",
@@ -38,6 +39,7 @@ __all__ = [
     "linear_predictor",
     "lkj_cholesky_logp",
     "probit_level_log_probs",
+    "residuals",
     "partition_moments",
     "residual_moments",
     "scaling_moments",
@@ -49,6 +51,56 @@ __all__ = [
 # no reassociation or contraction (FMA): sums in their written order, the same numbers on
 # every CPU (see bayesrec.inference.numerics)
 _FASTMATH = {"nsz", "arcp"}
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def cholesky_forward(prec, h, w) -> bool:
+    """In place: the lower triangle of ``prec`` becomes its Cholesky factor ``C``, and ``w``
+    solves ``C w = h``.  False when ``prec`` is not positive definite (or holds NaN)."""
+    dim = len(h)
+    for a in range(dim):
+        t = prec[a, a]
+        for k in range(a):
+            t -= prec[a, k] * prec[a, k]
+        if not t > 0.0:
+            return False
+        d = np.sqrt(t)
+        prec[a, a] = d
+        for b in range(a + 1, dim):
+            t = prec[b, a]
+            for k in range(a):
+                t -= prec[b, k] * prec[a, k]
+            prec[b, a] = t / d
+    for a in range(dim):
+        t = h[a]
+        for k in range(a):
+            t -= prec[a, k] * w[k]
+        w[a] = t / prec[a, a]
+    return True
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _residuals(indptr, other, rating, offset, own_bias, other_bias, own, feats, out):
+    for r in range(len(indptr) - 1):
+        for e in range(indptr[r], indptr[r + 1]):
+            o = other[e]
+            t = rating[e] - offset - own_bias[r] - other_bias[o]
+            for a in range(own.shape[1]):
+                t -= own[r, a] * feats[o, a]
+            out[e] = t
+
+
+def residuals(indptr, other, rating, offset, own_bias, other_bias, own, feats) -> np.ndarray:
+    """``r - m - b_r - c_o - W_r . Z_o`` of every rating, grouped by this side's row
+    (``indptr``/``other``/``rating`` as in :func:`draw_rows`; ``own``/``feats`` the two
+    sides' factors, ``own_bias``/``other_bias`` their biases)."""
+    out = np.empty(len(rating))
+    _residuals(indptr, other, np.ascontiguousarray(rating, dtype=np.float64), float(offset),
+               np.ascontiguousarray(own_bias, dtype=np.float64),
+               np.ascontiguousarray(other_bias, dtype=np.float64),
+               np.ascontiguousarray(own, dtype=np.float64),
+               np.ascontiguousarray(feats, dtype=np.float64), out)
+    return out
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
@@ -93,26 +145,8 @@ def _draw_block(indptr, other, rating, base, feats, bias, prior_prec, prior_h, n
                 gram_out[row, a, b] = t
                 gram_out[row, b, a] = t
                 prec[a, b] = prior_prec[a, b] + noise_prec * t
-        # in-place Cholesky of the lower triangle
-        for a in range(dim):
-            t = prec[a, a]
-            for k in range(a):
-                t -= prec[a, k] * prec[a, k]
-            if not t > 0.0:
-                return row  # not positive definite (or NaN): report the row
-            d = np.sqrt(t)
-            prec[a, a] = d
-            for b in range(a + 1, dim):
-                t = prec[b, a]
-                for k in range(a):
-                    t -= prec[b, k] * prec[a, k]
-                prec[b, a] = t / d
-        # forward: C w = h
-        for a in range(dim):
-            t = h[a]
-            for k in range(a):
-                t -= prec[a, k] * w[k]
-            w[a] = t / prec[a, a]
+        if not cholesky_forward(prec, h, w):
+            return row  # not positive definite (or NaN): report the row
         # backward: C^T theta = w + eps; over-relaxed (alpha != 0):
         # theta' = mean + alpha (theta - mean) + sqrt(1 - alpha^2) C^-T eps
         #        = C^-T ((1 - alpha) w + sqrt(1 - alpha^2) eps) + alpha theta

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pymc as pm
+import scipy.sparse as sp
 from pytensor.tensor.basic import get_underlying_scalar_constant_value
 from pytensor.tensor.exceptions import NotScalarConstantError
 
@@ -45,6 +46,18 @@ class _Side:
     @property
     def n_rows(self) -> int:
         return len(self.indptr) - 1
+
+
+@dataclass(frozen=True)
+class _Implicit:
+    """A side's implicit-feedback sum ``S = M y``: ``M`` (rows x other rows) has
+    ``|N(r)|^{-1/2}`` at each training pair (``N(r)`` the other-side rows ``r`` rated), ``y``
+    the other side's implicit factors (point key ``key``, prior ``N(0, sd^2)``)."""
+
+    key: str  # ``item_implicit`` for the user side's sum, ``user_implicit`` for the item side's
+    weight: np.ndarray  # |N(r)|^{-1/2} of each row (1 for rows without ratings: a zero sum)
+    matrix: sp.csr_matrix
+    sd: float
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,8 @@ class FactorLayout:
     level_code: np.ndarray | None = None  # ordinal: level code of each rating (obs order)
     #: side -> its feature matrix (rows, features), for the sides with feature priors
     features: dict = field(default_factory=dict)
+    #: side -> its implicit-feedback sum (:class:`_Implicit`), for the sides that have one
+    implicit: dict = field(default_factory=dict)
     # the last log-likelihood a step computed, and the point entries it was computed from
     loglik_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -102,6 +117,7 @@ class FactorLayout:
         if not self.centred and self.hierarchical:
             keys += [f"{s}_factor_mean" for s in ("user", "item")]
             keys += [self.value_names[f"{s}_factor_chol"] for s in ("user", "item")]
+        keys += [imp.key for imp in self.implicit.values()]
         return tuple(keys)
 
     @property
@@ -213,6 +229,21 @@ class FactorLayout:
             mean, chol = self.side_prior(point, side)
             factors = mean + factors @ chol.T
         return factors
+
+    def implicit_sum(self, point: dict, side: str) -> np.ndarray | None:
+        """``|N(r)|^{-1/2} sum_{j in N(r)} y_j`` (rows, factor), the side's implicit-feedback
+        sum at ``point``, or None when the side has none."""
+        imp = self.implicit.get(side)
+        if imp is None:
+            return None
+        return np.asarray(imp.matrix @ np.asarray(point[imp.key], dtype=float))
+
+    def effective_factors(self, point: dict, side: str) -> np.ndarray:
+        """The side's factors as the likelihood reads them: ``factors_of`` plus the implicit
+        sum, when the side has one."""
+        factors = self.factors_of(point, side)
+        extra = self.implicit_sum(point, side)
+        return factors if extra is None else factors + extra
 
     def bias_of(self, point: dict, side: str) -> np.ndarray:
         s = self.side(side)
@@ -362,8 +393,7 @@ def factor_structure_of(name: str, config: dict, what: str,
     structure = spec.factor_structure(config)
     if structure.unsupported:
         raise InputError(f"{what} does not support {structure.unsupported} yet; use map, "
-                         "nuts or advi (new users of such a fit are predicted from their "
-                         "features by predict(..., user_features=...))")
+                         "nuts or advi")
     if structure.link != "identity":
         raise InputError(f"{what} needs link='identity' (with the logistic link the factor "
                          "rows have no Gaussian conditional); use method='nuts'")
@@ -418,4 +448,20 @@ def layout_of(model: pm.Model, *, what: str = "the gibbs method",
         level_code=np.asarray(ratings.level_codes, dtype=np.int64) if ordinal else None,
         features={side: np.asarray(model[f"{side}_features"].get_value(), dtype=np.float64)
                   for side in structure.features},
+        implicit={side: _implicit_of(model, sides[side], "item" if side == "user" else "user",
+                                     sides["item" if side == "user" else "user"].n_rows)
+                  for side in structure.implicit},
     )
+
+
+def _implicit_of(model: pm.Model, side: _Side, other: str, n_other: int) -> _Implicit:
+    """The side's implicit sum over its training pairs (the sets ``N(r)`` the factory used:
+    every rating of row ``r``, repeats counted, as its scatter-add does)."""
+    counts = np.diff(side.indptr)
+    weight = 1.0 / np.sqrt(np.maximum(counts, 1))
+    matrix = sp.csr_matrix((np.repeat(weight, counts), side.other, side.indptr),
+                           shape=(side.n_rows, n_other))
+    mean, sd = _prior(model, f"{other}_implicit", "NormalRV")
+    if mean != 0:
+        raise InputError(f"the gibbs method expects a zero prior mean for {other}_implicit")
+    return _Implicit(model.rvs_to_values[model[f"{other}_implicit"]].name, weight, matrix, sd)

@@ -93,8 +93,8 @@ def log_likelihood(layout: FactorLayout, point: dict) -> float:
         return float(probit_level_log_probs(ordinal_eta(layout, point), layout.level_code,
                                             layout.cutpoints(point)).sum())
     total, total_sq = residual_moments(
-        layout.user_code, layout.item_code, layout.rating, layout.factors_of(point, "user"),
-        layout.factors_of(point, "item"), layout.bias_of(point, "user"),
+        layout.user_code, layout.item_code, layout.rating, layout.effective_factors(point, "user"),
+        layout.effective_factors(point, "item"), layout.bias_of(point, "user"),
         layout.bias_of(point, "item"))
     n, offset = len(layout.rating), layout.offset(point)
     sigma = require_scale(layout.sigma(point), "noise sd")
@@ -103,9 +103,11 @@ def log_likelihood(layout: FactorLayout, point: dict) -> float:
 
 
 def ordinal_eta(layout: FactorLayout, point: dict) -> np.ndarray:
-    """The linear predictor ``b_u + c_i + U_u . V_i`` of every training rating."""
-    return linear_predictor(layout.user_code, layout.item_code, layout.factors_of(point, "user"),
-                            layout.factors_of(point, "item"), layout.bias_of(point, "user"),
+    """The linear predictor ``b_u + c_i + U_u . V_i`` of every training rating (with the
+    implicit sums, when the model has them)."""
+    return linear_predictor(layout.user_code, layout.item_code,
+                            layout.effective_factors(point, "user"),
+                            layout.effective_factors(point, "item"), layout.bias_of(point, "user"),
                             layout.bias_of(point, "item"))
 
 
@@ -117,7 +119,9 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
     The row conditionals of the module docstring: prior precision ``P_0`` and ``P_0 mu_0``,
     features and ``base`` (what the offset and the other side's biases contribute),
     given the other side's (centred) factors and biases, the offset and the noise sd.
-    Also used by :func:`bayesrec.inference.fold_in` for users the fit has not seen.
+    With an implicit-feedback sum ``s_r`` on this side the rows drawn are the effective
+    ``U_r + s_r`` (prior mean shifted by ``s_r``; ``other_factors`` are the other side's
+    effective factors too).  Also used by :func:`bayesrec.inference.fold_in` for users the fit has not seen.
     """
     k = layout.n_factors
     mean, chol = layout.side_prior(point, side)
@@ -146,18 +150,23 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
 
 def _feature_prior_h(layout: FactorLayout, point: dict, side: str, prior_prec: np.ndarray,
                      prior_h: np.ndarray) -> np.ndarray:
-    """``prior_h`` (D,), or with side features one row per row: ``P_0 (mu_0 + m_r)`` with
-    ``m_r = (x_r B, x_r beta)``, the feature part of row ``r``'s prior mean."""
+    """``prior_h`` (D,), or with a per-row prior mean one row per row: ``P_0 (mu_0 + m_r)``
+    with ``m_r = (x_r B + s_r, x_r beta)``: the feature part of row ``r``'s prior mean
+    (side features) and its implicit sum ``s_r`` (the rows drawn are ``U_r + s_r``)."""
     factor_part = layout.feature_mean(point, side)
-    if factor_part is None:
+    implicit = layout.implicit_sum(point, side)
+    if factor_part is None and implicit is None:
         return prior_h
     if not layout.centred:
-        raise InputError("the gibbs method samples a non-centred model with features through "
-                         "its centred twin (bayesrec.inference.gibbs.run), not directly")
+        raise InputError("the gibbs method samples a non-centred model with features or "
+                         "implicit terms through its centred twin "
+                         "(bayesrec.inference.gibbs.run), not directly")
     k = layout.n_factors
-    shift = np.zeros((len(factor_part), len(prior_h)))
-    shift[:, :k] = factor_part
-    if layout.biases:
+    shift = np.zeros((layout.side(side).n_rows, len(prior_h)))
+    for part in (factor_part, implicit):
+        if part is not None:
+            shift[:, :k] += part
+    if layout.biases and factor_part is not None:
         shift[:, k] = layout.bias_feature_mean(point, side)
     return prior_h + shift @ prior_prec.T
 
@@ -256,19 +265,22 @@ class FactorGibbs(LayoutStep):
         inputs = self.side_inputs(point, side, other_factors, other_bias, offset, sigma)
         s = lay.side(side)
         eps = self.rng.standard_normal((s.n_rows, k + (1 if lay.biases else 0)))
+        implicit = lay.implicit_sum(point, side)  # the rows drawn are U + s (conditional_inputs)
         current = None
         if self.overrelax:
             current = np.asarray(point[s.factors], dtype=float)
+            if implicit is not None:
+                current = current + implicit
             if lay.biases:
                 current = np.column_stack([current, np.asarray(point[s.bias], dtype=float)])
         theta, gram, h = draw_rows(eps=eps, moments=True, current=current,
                                    alpha=self.overrelax, **inputs)
-        point[s.factors] = theta[:, :k].copy()
+        point[s.factors] = theta[:, :k] - implicit if implicit is not None else theta[:, :k].copy()
         if lay.biases:
             point[s.bias] = theta[:, k].copy()
         if self.rescale:
             self.rescale_factors(point, side, theta, gram, h, sigma)
-        return lay.factors_of(point, side), lay.bias_of(point, side)
+        return lay.effective_factors(point, side), lay.bias_of(point, side)
 
     def rescale_factors(self, point, side, theta, gram, h, sigma) -> bool:
         r"""Rescale each factor's deviations and Cholesky row, ``U = mu + (U - mu) S``,
@@ -315,7 +327,7 @@ class FactorGibbs(LayoutStep):
         point = dict(point)
         self._burn_in_hold(point)
         sigma, offset = lay.sigma(point), lay.offset(point)
-        item_factors, item_bias = lay.factors_of(point, "item"), lay.bias_of(point, "item")
+        item_factors, item_bias = lay.effective_factors(point, "item"), lay.bias_of(point, "item")
         user_factors, user_bias = self._update_side(point, "user", item_factors, item_bias,
                                                     offset, sigma)
         item_factors, item_bias = self._update_side(point, "item", user_factors, user_bias,

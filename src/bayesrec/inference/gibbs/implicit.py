@@ -1,0 +1,148 @@
+r"""Exact updates of the implicit-feedback factors (``implicit=`` of PMF and BPMF).
+
+With implicit feedback (Koren 2008) a user's factors in the likelihood are ``W_u = U_u +
+s_u``, ``s_u = w_u sum_{j in N(u)} y_j`` with ``w_u = |N(u)|^{-1/2}``, ``N(u)`` the items
+the user rated in the training data and ``y_j ~ N(0, s_y^2 I)`` (``item_implicit``).  The
+likelihood ``r_ui ~ N(m + b_u + c_i + W_u . Z_i, sigma^2)`` (``Z`` the items' factors, with
+their own sum when ``implicit="both"``) is linear in each ``y_j``, so ``y_j`` given
+everything else is Gaussian.  With the residuals ``e_ui`` of the current point and, per
+user, ``A_u = sum_{i in R(u)} Z_i Z_i^T`` and ``c_u = sum_{i in R(u)} Z_i e_ui`` (``R(u)``,
+the items the user rated, is ``N(u)``):
+
+.. math::
+
+    P_j = s_y^{-2} I + \sigma^{-2} \sum_{u \ni j} w_u^2 A_u, \qquad
+    h_j = \sigma^{-2} \sum_{u \ni j} w_u (c_u + w_u A_u y_j), \qquad
+    y_j \mid \cdot \sim \mathcal N(P_j^{-1} h_j, P_j^{-1}).
+
+:class:`ImplicitGibbs` draws the ``y_j`` one item after the other (a Gibbs scan over
+blocks of ``K``; the ``y_j`` of two items a user shares are not independent given the
+rest, so they cannot be drawn at once), keeping ``c_u`` current: after ``y_j`` moves by
+``delta``, ``c_u -= w_u A_u delta`` for each rater ``u``.  A scan costs ``O(n K^2)`` for
+``n`` ratings, about what the factor rows cost (:func:`implicit_scan`, compiled).  Each
+draw is over-relaxed like the factor rows (``overrelax``), which leaves its conditional
+invariant.  ``"item"`` is the mirror image (``user_implicit``, sums over the users who
+rated an item); ``"both"`` scans both, each given the other's latest values.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from bayesrec.inference.gibbs.kernels import _FASTMATH, cholesky_forward, residuals
+from bayesrec.inference.gibbs.steps import LayoutStep, require_scale
+
+__all__ = ["ImplicitGibbs", "implicit_scan"]
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, prior_prec,
+                   noise_prec, eps, alpha):
+    n_rows, k = len(indptr) - 1, feats.shape[1]
+    gram = np.zeros((n_rows, k, k))
+    lin = np.zeros((n_rows, k))
+    for r in range(n_rows):
+        for e in range(indptr[r], indptr[r + 1]):
+            o = other[e]
+            for a in range(k):
+                lin[r, a] += feats[o, a] * resid[e]
+                for b in range(a + 1):
+                    gram[r, a, b] += feats[o, a] * feats[o, b]
+        for a in range(k):
+            for b in range(a):
+                gram[r, b, a] = gram[r, a, b]
+    prec = np.empty((k, k))
+    h = np.empty(k)
+    w = np.empty(k)
+    new = np.empty(k)
+    delta = np.empty(k)
+    spread = np.sqrt(1.0 - alpha * alpha)
+    for j in range(len(o_indptr) - 1):
+        for a in range(k):
+            h[a] = 0.0
+            for b in range(k):
+                prec[a, b] = 0.0
+            prec[a, a] = prior_prec
+        for e in range(o_indptr[j], o_indptr[j + 1]):
+            r = o_rows[e]
+            wr = weight[r]
+            for a in range(k):
+                t = 0.0
+                for b in range(k):
+                    t += gram[r, a, b] * y[j, b]
+                h[a] += noise_prec * wr * (lin[r, a] + wr * t)
+                for b in range(a + 1):
+                    prec[a, b] += noise_prec * wr * wr * gram[r, a, b]
+        if not cholesky_forward(prec, h, w):
+            return j
+        # C^T new = (1 - alpha) w + sqrt(1 - alpha^2) eps, plus alpha * current
+        for a in range(k - 1, -1, -1):
+            t = (1.0 - alpha) * w[a] + spread * eps[j, a]
+            for b in range(a + 1, k):
+                t -= prec[b, a] * new[b]
+            new[a] = t / prec[a, a]
+        for a in range(k):
+            new[a] += alpha * y[j, a]
+            delta[a] = new[a] - y[j, a]
+            y[j, a] = new[a]
+        for e in range(o_indptr[j], o_indptr[j + 1]):  # the raters' residual moments
+            r = o_rows[e]
+            wr = weight[r]
+            for a in range(k):
+                t = 0.0
+                for b in range(k):
+                    t += gram[r, a, b] * delta[b]
+                lin[r, a] -= wr * t
+    return -1
+
+
+def implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, prior_prec,
+                  noise_prec, eps, alpha: float = 0.0) -> np.ndarray:
+    """One Gibbs scan over the implicit factors ``y`` (other-side rows x K), returning the new
+    ``y`` (the module doc's conditionals).
+
+    ``indptr``/``other``/``resid``: the sum side's ratings grouped by row (its rated
+    other-side rows and the current residuals); ``feats``: the other side's effective
+    factors; ``weight``: ``|N(r)|^{-1/2}`` per row; ``o_indptr``/``o_rows``: the same ratings
+    grouped by other-side row (the rows whose sums hold each ``y_j``); ``prior_prec``:
+    ``1 / s_y^2``; ``noise_prec``: ``1 / sigma^2``; ``eps``: standard normals shaped like
+    ``y``; ``alpha``: over-relaxation in (-1, 1) (0: plain Gibbs).
+    """
+    out = np.array(y, dtype=np.float64, order="C")
+    bad = _implicit_scan(indptr, other, np.ascontiguousarray(resid, dtype=np.float64),
+                         np.ascontiguousarray(feats, dtype=np.float64),
+                         np.ascontiguousarray(weight, dtype=np.float64), o_indptr, o_rows, out,
+                         float(prior_prec), float(noise_prec),
+                         np.ascontiguousarray(eps, dtype=np.float64), float(alpha))
+    if bad >= 0:
+        raise FloatingPointError(f"the conditional precision of implicit factor {bad} is not "
+                                 "positive definite (non-finite values)")
+    return out
+
+
+class ImplicitGibbs(LayoutStep):
+    """Exact (over-relaxed) Gibbs scans of the implicit factors (see the module doc)."""
+
+    name = "implicit_gibbs"
+    stats_dtypes_shapes = {}
+
+    def __init__(self, vars, layout, *, overrelax: float = 0.0, **kwargs):
+        super().__init__(vars, layout, **kwargs)
+        self.overrelax = float(overrelax)
+
+    def step(self, point: dict) -> tuple[dict, list[dict]]:
+        lay = self.layout
+        point = dict(point)
+        noise_prec = 1.0 / require_scale(lay.sigma(point), "noise sd") ** 2
+        for side, imp in lay.implicit.items():  # "both": the item side's sums see the new y
+            other = "item" if side == "user" else "user"
+            s, o = lay.side(side), lay.side(other)
+            own, feats = lay.effective_factors(point, side), lay.effective_factors(point, other)
+            resid = residuals(s.indptr, s.other, s.rating, lay.offset(point),
+                              lay.bias_of(point, side), lay.bias_of(point, other), own, feats)
+            y = np.asarray(point[imp.key], dtype=float)
+            point[imp.key] = implicit_scan(
+                s.indptr, s.other, resid, feats, imp.weight, o.indptr, o.other, y,
+                1.0 / imp.sd**2, noise_prec, self.rng.standard_normal(y.shape), self.overrelax)
+        return point, self._stats(point, {})
