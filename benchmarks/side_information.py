@@ -43,7 +43,9 @@ Age bands (the MovieLens 1M groups): under 18, 18-24, 25-34, 35-44, 45-49, 50-55
 
 Scores: RMSE of the (clipped) predictive mean, bayesrec's 90 % interval coverage; for
 the ordinal rows accuracy, LPD (mean log probability of the true level) and RMSE of
-the expected rating (as ``benchmarks/ordinal.py``).  Seconds per fold: design/model
+the expected rating (as ``benchmarks/ordinal.py``); for a bayesrec MCMC fit the split R-hat
+and bulk ESS of the per-draw test RMSE (``converged``: R-hat < 1.01; the table shows the
+worst fold's R-hat).  Seconds per fold: design/model
 build, fit and prediction.  Before anything is timed each selected row runs once on
 5,000 ratings of the first fold, on both systems (``warm_up``).
 
@@ -76,13 +78,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import scipy.sparse as sps
-from _common import import_myfm
+from _common import RHAT_TARGET, import_myfm
 
 from bayesrec.data.movielens import movielens_folds
 from bayesrec.data.ratings import Ratings
+from bayesrec.diagnostics import rmse_trace
 from bayesrec.errors import InputError
 from bayesrec.evaluation import provenance, write_json
 from bayesrec.inference import fit, method_defaults, predict
@@ -317,8 +321,23 @@ def run_bayesrec(split, info: InfoSet, frames, seed: int, method: str, fit_optio
     if info.ordinal:
         prob = pred["prob"].transpose("pair", "rating_level").values
         row |= level_scores(prob, split.test)
+    row |= convergence(dt, model, split.test)
     return {**row, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
             "seconds": fit_seconds + predict_seconds, "model_options": described(options)}
+
+
+def convergence(dt, model, test: Ratings) -> dict:
+    """Split R-hat and bulk ESS of the per-draw test RMSE (the quantity the row quotes), and
+    whether it converged (R-hat < RHAT_TARGET); nothing for a point fit (one draw)."""
+    post = dt["posterior"]
+    if post.sizes["chain"] * post.sizes["draw"] < 4:
+        return {}
+    trace = rmse_trace(dt, test=test, model=model)["rmse"].sel(split="test").to_dataset(
+        name="test_rmse")
+    rhat = float(az.rhat(trace)["test_rmse"])
+    return {"rhat_test_rmse": rhat, "ess_test_rmse": float(az.ess(trace, method="bulk")
+                                                              ["test_rmse"]),
+            "converged": rhat < RHAT_TARGET}
 
 
 def warm_up(split, rows: list[str], frames, seed: int, method: str, fit_options: dict,
@@ -439,6 +458,9 @@ def summarise(per_fold: dict) -> dict:
                 line[system] = {k: float(np.mean([r[k] for r in ok])) for k in METRICS
                                 if k in ok[0]}
                 line[system]["folds"] = len(ok)
+                if "rhat_test_rmse" in ok[0]:  # the worst fold's, not a mean
+                    line[system]["max_rhat_test_rmse"] = max(r["rhat_test_rmse"] for r in ok)
+                    line[system]["converged"] = all(r["converged"] for r in ok)
             elif runs:  # refused or not implemented on some fold: that status, not a mean
                 first = next(r for r in runs if r.get("status", "ok") != "ok")
                 line[system] = {"status": first["status"], "message": first["message"]}
@@ -503,6 +525,7 @@ def print_tables(record: dict) -> None:
             m, b, t = mean[n].get("myfm"), mean[n].get("bayesrec"), mean[n]["targets_met"]
             lines.append({"row": n, "issue myFM": ISSUE_MYFM.get(n), "myFM rmse": cell(m, "rmse"),
                           "bayesrec rmse": cell(b, "rmse"), "cov90": cell(b, "coverage_90"),
+                          "R-hat": cell(b, "max_rhat_test_rmse"),
                           "myFM s": cell(m, "seconds"), "bayesrec s": cell(b, "seconds"),
                           "rmse <= myFM+0.002": yes_no(t.get("rmse_within_margin")),
                           "time <= 2x": yes_no(t.get("time_ratio"))})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
+from conditionals import quadratic_fit, random_point
 
 from bayesrec.data.simulate import simulate_side_information
 from bayesrec.errors import InputError
@@ -42,30 +43,6 @@ def _model(name, ratings, **options):
     return build_model(name, ratings, n_factors=2, **FEATURES, **{**extra, **options})
 
 
-def _random_point(model, rng) -> dict:
-    point = model.initial_point()
-    return {k: rng.normal(0.0, 0.5, np.shape(v)) + (3.0 if k == "offset" else 0.0)
-            for k, v in point.items()}
-
-
-def _quadratic_fit(logp, point, coords, h=0.5):
-    """Precision and maximiser of ``logp`` (exactly quadratic) along ``coords``."""
-    def at(delta):
-        p = {k: np.array(v, dtype=float) for k, v in point.items()}
-        for (key, idx), d in zip(coords, delta, strict=True):
-            p[key][idx] += d
-        return logp(p)
-
-    dim = len(coords)
-    eye = np.eye(dim) * h
-    grad = np.array([(at(eye[a]) - at(-eye[a])) / (2 * h) for a in range(dim)])
-    hess = np.array([[(at(eye[a] + eye[b]) - at(eye[a] - eye[b]) - at(-eye[a] + eye[b])
-                       + at(-eye[a] - eye[b])) / (4 * h * h) for b in range(dim)]
-                     for a in range(dim)])
-    x0 = np.array([point[key][idx] for key, idx in coords])
-    return -hess, x0 - np.linalg.solve(hess, grad)
-
-
 # -------------------------------------------------------------------------------------------
 # (a) the conditionals against the model's log-density
 # -------------------------------------------------------------------------------------------
@@ -73,7 +50,7 @@ def _quadratic_fit(logp, point, coords, h=0.5):
 def test_row_conditionals_with_feature_means_match_the_log_density(tiny, name):
     model = _model(name, tiny)
     logp = model.compile_logp()
-    point = _random_point(model, np.random.default_rng(1))
+    point = random_point(model, np.random.default_rng(1))
     step = gibbs_steps(model)[0]
     lay = step.layout
     assert set(lay.features) == {"user", "item"}
@@ -88,7 +65,7 @@ def test_row_conditionals_with_feature_means_match_the_log_density(tiny, name):
             root = np.stack([b[row] for b in basis], axis=1)
             coords = [(f"{side}_factors", (row, 0)), (f"{side}_factors", (row, 1)),
                       (f"{side}_bias", row)]
-            prec, centre = _quadratic_fit(logp, point, coords)
+            prec, centre = quadratic_fit(logp, point, coords)
             np.testing.assert_allclose(mean[row], centre, rtol=1e-6, atol=1e-8)
             np.testing.assert_allclose(root @ root.T, np.linalg.inv(prec), rtol=1e-6,
                                        atol=1e-10)
@@ -105,7 +82,7 @@ def test_coefficient_conditionals_match_the_log_density(tiny, name):
     given ``B = lambda Z``) as log-density differences along the scale."""
     model = _model(name, tiny)
     logp = model.compile_logp()
-    point = _random_point(model, np.random.default_rng(2))
+    point = random_point(model, np.random.default_rng(2))
     step = _feature_step(model)
     lay = step.layout
     regressions = step.regressions(point)
@@ -117,13 +94,13 @@ def test_coefficient_conditionals_match_the_log_density(tiny, name):
         scale = float(np.exp(point[sd_key]))
         prec, h = coef_conditional(x, y, prec_rows, scale)
         coords = [(key, np.unravel_index(j, shape)) for j in range(min(prec.shape[0], 4))]
-        want_prec, _ = _quadratic_fit(logp, point, coords)
+        want_prec, _ = quadratic_fit(logp, point, coords)
         np.testing.assert_allclose(prec[:len(coords), :len(coords)], want_prec, rtol=1e-6,
                                    atol=1e-8)
         # the full conditional mean: the gradient of logp vanishes there
         mean = np.linalg.solve(prec, h).reshape(shape)
         at_mean = {**point, key: mean}
-        _, centre = _quadratic_fit(logp, at_mean, coords)
+        _, centre = quadratic_fit(logp, at_mean, coords)
         np.testing.assert_allclose(centre, mean.ravel()[:len(coords)], rtol=1e-6, atol=1e-8)
         # step 2: lambda | Z; PyMC's value is log lambda, whose Jacobian adds log lambda
         prior = lay.priors[f"{name_}_sd_prior"]
@@ -153,11 +130,11 @@ def test_coefficient_conditionals_match_the_log_density(tiny, name):
 def test_hyper_updates_use_the_feature_residuals(tiny):
     """BPMF's mean update given ``U``: its conditional mean from ``U - X B``."""
     model = _model("bpmf", tiny)
-    point = _random_point(model, np.random.default_rng(3))
+    point = random_point(model, np.random.default_rng(3))
     lay = gibbs_steps(model)[0].layout
     logp = model.compile_logp()
     k = lay.n_factors
-    prec, centre = _quadratic_fit(logp, point, [("user_factor_mean", j) for j in range(k)])
+    prec, centre = quadratic_fit(logp, point, [("user_factor_mean", j) for j in range(k)])
     mean, chol = lay.side_prior(point, "user")
     cov_inv = np.linalg.inv(chol @ chol.T)
     resid = lay.factors_of(point, "user") - lay.feature_mean(point, "user")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
+from conditionals import quadratic_fit, random_point
 
 from bayesrec.data.simulate import simulate_ordinal_ratings, simulate_side_information
 from bayesrec.errors import InputError
@@ -27,37 +28,13 @@ def _model(name, ratings, **options):
     return build_model(name, ratings, n_factors=2, **{**extra, **options})
 
 
-def _random_point(model, rng) -> dict:
-    point = model.initial_point()
-    return {k: rng.normal(0.0, 0.5, np.shape(v)) + (3.0 if k == "offset" else 0.0)
-            for k, v in point.items()}
-
-
-def _quadratic_fit(logp, point, coords, h=0.5):
-    """Precision and maximiser of ``logp`` (exactly quadratic) along ``coords``."""
-    def at(delta):
-        p = {k: np.array(v, dtype=float) for k, v in point.items()}
-        for (key, idx), d in zip(coords, delta, strict=True):
-            p[key][idx] += d
-        return logp(p)
-
-    dim = len(coords)
-    eye = np.eye(dim) * h
-    grad = np.array([(at(eye[a]) - at(-eye[a])) / (2 * h) for a in range(dim)])
-    hess = np.array([[(at(eye[a] + eye[b]) - at(eye[a] - eye[b]) - at(-eye[a] + eye[b])
-                       + at(-eye[a] - eye[b])) / (4 * h * h) for b in range(dim)]
-                     for a in range(dim)])
-    x0 = np.array([point[key][idx] for key, idx in coords])
-    return -hess, x0 - np.linalg.solve(hess, grad)
-
-
 @pytest.mark.parametrize("name", ["pmf", "bpmf"])
 def test_rows_are_drawn_as_factors_plus_implicit_sum(tiny, name):
     """The rows drawn are ``U + s`` with the prior mean shifted by ``s``: their conditional
     mean minus ``s`` and their covariance are those of ``U`` under the model's density."""
     model = _model(name, tiny, implicit="both", user_features="auto")
     logp = model.compile_logp()
-    point = _random_point(model, np.random.default_rng(1))
+    point = random_point(model, np.random.default_rng(1))
     step = gibbs_steps(model)[0]
     lay = step.layout
     assert set(lay.implicit) == {"user", "item"}
@@ -72,7 +49,7 @@ def test_rows_are_drawn_as_factors_plus_implicit_sum(tiny, name):
             root = np.stack([b[row] for b in basis], axis=1)
             coords = [(f"{side}_factors", (row, 0)), (f"{side}_factors", (row, 1)),
                       (f"{side}_bias", row)]
-            prec, centre = _quadratic_fit(logp, point, coords)
+            prec, centre = quadratic_fit(logp, point, coords)
             np.testing.assert_allclose(mean[row, :2] - shift[row], centre[:2], rtol=1e-6,
                                        atol=1e-8)
             np.testing.assert_allclose(mean[row, 2], centre[2], rtol=1e-6, atol=1e-8)
@@ -87,7 +64,7 @@ def test_implicit_scan_draws_each_factor_from_its_conditional(tiny, implicit):
     against the model's log-density (mean and covariance)."""
     model = _model("pmf", tiny, implicit=implicit)
     logp = model.compile_logp()
-    point = _random_point(model, np.random.default_rng(3))
+    point = random_point(model, np.random.default_rng(3))
     lay = gibbs_steps(model)[0].layout
     side = implicit
     other = "item" if side == "user" else "user"
@@ -105,7 +82,7 @@ def test_implicit_scan_draws_each_factor_from_its_conditional(tiny, implicit):
     zero = scan(point, np.zeros_like(y))
     for j, at in ((0, point), (1, {**point, imp.key: np.vstack([zero[:1], y[1:]])})):
         coords = [(imp.key, (j, 0)), (imp.key, (j, 1))]
-        prec, centre = _quadratic_fit(logp, at, coords)
+        prec, centre = quadratic_fit(logp, at, coords)
         np.testing.assert_allclose(zero[j], centre, rtol=1e-6, atol=1e-8)
         if j == 0:
             cols = []

@@ -1,0 +1,33 @@
+"""Checks of Gibbs conditionals against a model's log-density, shared by the test files of
+the feature and implicit-feedback blocks (imported as ``conditionals``: pytest puts
+``tests/`` on the path, as for ``conftest``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_point(model, rng) -> dict:
+    """A point of ``model`` away from its initial values (the offset near 3 stars)."""
+    point = model.initial_point()
+    return {k: rng.normal(0.0, 0.5, np.shape(v)) + (3.0 if k == "offset" else 0.0)
+            for k, v in point.items()}
+
+
+def quadratic_fit(logp, point, coords, h=0.5):
+    """Precision and maximiser of ``logp`` (exactly quadratic) along ``coords``, pairs of
+    (point key, index), from central differences."""
+    def at(delta):
+        p = {k: np.array(v, dtype=float) for k, v in point.items()}
+        for (key, idx), d in zip(coords, delta, strict=True):
+            p[key][idx] += d
+        return logp(p)
+
+    dim = len(coords)
+    eye = np.eye(dim) * h
+    grad = np.array([(at(eye[a]) - at(-eye[a])) / (2 * h) for a in range(dim)])
+    hess = np.array([[(at(eye[a] + eye[b]) - at(eye[a] - eye[b]) - at(-eye[a] + eye[b])
+                       + at(-eye[a] - eye[b])) / (4 * h * h) for b in range(dim)]
+                     for a in range(dim)])
+    x0 = np.array([point[key][idx] for key, idx in coords])
+    return -hess, x0 - np.linalg.solve(hess, grad)
