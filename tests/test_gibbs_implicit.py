@@ -11,7 +11,7 @@ from bayesrec.data.simulate import simulate_ordinal_ratings, simulate_side_infor
 from bayesrec.errors import InputError
 from bayesrec.inference import fit, predict
 from bayesrec.inference.gibbs import ImplicitGibbs, gibbs_steps
-from bayesrec.inference.gibbs.implicit import implicit_scan
+from bayesrec.inference.gibbs.implicit import implicit_scan, prior_scan
 from bayesrec.inference.gibbs.kernels import draw_rows, residuals
 from bayesrec.models import build_model
 
@@ -94,17 +94,78 @@ def test_implicit_scan_draws_each_factor_from_its_conditional(tiny, implicit):
             np.testing.assert_allclose(root @ root.T, np.linalg.inv(prec), rtol=1e-6, atol=1e-10)
 
 
-def test_sweep_order_and_what_is_left_out(tiny):
-    """Implicit terms: rows, then the implicit factors, then the hyperparameters; no moves
-    (they assume factors that enter the likelihood alone)."""
+@pytest.mark.parametrize("name", ["pmf", "bpmf"])
+def test_prior_scan_draws_from_the_conditional_given_the_effective_factors(tiny, name):
+    """The interweaving scan: ``y_0`` given ``W = U + M y`` held fixed (``U`` moving with
+    ``y``), checked against the model's log-density along that direction."""
+    model = _model(name, tiny, implicit="user", user_features="auto")
+    logp = model.compile_logp()
+    point = random_point(model, np.random.default_rng(4))
+    lay = gibbs_steps(model)[0].layout
+    imp, o = lay.implicit["user"], lay.item
+    effective = lay.effective_factors(point, "user")
+
+    def logp_w(pt):  # y moves, W stays: U = W - M y
+        return logp({**pt, "user_factors": effective - imp.matrix @ pt[imp.key]})
+
+    mean, chol = lay.side_prior(point, "user")
+    mean = mean + lay.feature_mean(point, "user")
+    prec = np.linalg.inv(chol @ chol.T)
+    y = np.asarray(point[imp.key])
+
+    def scan(eps):
+        return prior_scan(lay.factors_of(point, "user") - mean, prec, imp.weight, o.indptr,
+                          o.other, y, 1 / imp.sd**2, eps)
+
+    zero = scan(np.zeros_like(y))
+    coords = [(imp.key, (0, 0)), (imp.key, (0, 1))]
+    want_prec, centre = quadratic_fit(logp_w, point, coords)
+    np.testing.assert_allclose(zero[0], centre, rtol=1e-6, atol=1e-8)
+    cols = []
+    for a in range(2):
+        eps = np.zeros_like(y)
+        eps[0, a] = 1.0
+        cols.append(scan(eps)[0] - zero[0])
+    root = np.stack(cols, axis=1)
+    np.testing.assert_allclose(root @ root.T, np.linalg.inv(want_prec), rtol=1e-6, atol=1e-10)
+
+
+def test_sweep_order(tiny):
+    """Implicit terms: rows, then the implicit factors, then the hyperparameters and the
+    moves (which act on the effective factors); with features too, no moves (they assume
+    a prior mean shared by every row)."""
     names = [type(s).__name__ for s in gibbs_steps(_model("bpmf", tiny, implicit="both"))]
-    assert names == ["FactorGibbs", "ImplicitGibbs", "HyperGibbs"]
+    assert names == ["FactorGibbs", "ImplicitGibbs", "HyperGibbs", "ScaleMoves", "RidgeMoves"]
     names = [type(s).__name__ for s in gibbs_steps(_model("pmf", tiny, implicit="user",
                                                           user_features="auto"))]
     assert names == ["FactorGibbs", "ImplicitGibbs", "FeatureGibbs"]
     step = next(s for s in gibbs_steps(_model("pmf", tiny, implicit="both"))
                 if isinstance(s, ImplicitGibbs))
     assert sorted(v.name for v in step.vars) == ["item_implicit", "user_implicit"]
+
+
+@pytest.mark.parametrize("name", ["pmf", "bpmf"])
+def test_moves_keep_the_likelihood_where_they_should(tiny, name):
+    """The balance move (U_k s, y_k s against V_k / s, x_k / s) leaves every expected
+    rating as it was, implicit sums included; so does the shift of factor means against
+    biases and offset.  (The other moves change the fit: the agreement tests check them.)"""
+    model = _model(name, tiny, implicit="both")
+    mu = model.compile_fn(model.replace_rvs_by_values([model["mu"]])[0],
+                          inputs=model.value_vars, on_unused_input="ignore")
+    steps = {type(s).__name__: s for s in gibbs_steps(model)}
+    rng = np.random.default_rng(5)
+    point = random_point(model, rng)
+    for s in steps.values():
+        s.rng = np.random.default_rng(6)
+    before = np.array(mu(point))
+    moved = dict(point)
+    steps["ScaleMoves"]._balance(moved)
+    assert not np.allclose(moved["item_implicit"], point["item_implicit"])
+    np.testing.assert_allclose(mu(moved), before, rtol=1e-10, atol=1e-10)
+    ridge = dict(point)  # biases against factor means (the effective ones) and the offset
+    assert any(steps["RidgeMoves"]._shift(ridge) for _ in range(10))
+    assert not np.allclose(ridge["offset"], point["offset"])
+    np.testing.assert_allclose(mu(ridge), before, rtol=1e-8, atol=1e-8)
 
 
 def test_refusals_that_remain(tiny):

@@ -42,10 +42,11 @@ sweep:
    generalised-Gibbs moves along directions the conditional updates cross slowly
    (the user/item balance of each factor, the spread of each side's factors and of
    the biases, the split of user and item effects between biases and factor means).
-   They assume priors with a mean shared by every row and factors that enter the
-   likelihood alone, so models with features or implicit terms run without them (and
-   without the rescaling of the factor rows): slower mixing along those directions, the
-   same posterior.
+   They assume priors with a mean shared by every row, so models with features run
+   without them (and without the rescaling of the factor rows): slower mixing along
+   those directions, the same posterior.  With implicit terms they act on the effective
+   factors ``U + s`` the likelihood reads, and the balance moves scale the implicit
+   factors with their side.
 
 The factor rows are over-relaxed by default (``overrelax=-0.8``, Adler 1981): each
 row's new value is its conditional mean plus ``-0.8`` times its current deviation
@@ -201,11 +202,12 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
         raise InputError(f"the gibbs method samples a non-centred model with {side_info} "
                          "through its centred twin: use fit(model, 'gibbs') "
                          "(bayesrec.inference.gibbs.run)")
-    # the moves shift and rescale factors and biases as if their prior means were shared
-    # and the factors entered the likelihood alone; with feature means (x_r B, x_r beta)
-    # or implicit sums their Jacobians and prior terms differ, so such a model is sampled
-    # without them (slower mixing, the same posterior)
-    moves = moves and not side_info
+    # the moves shift and rescale factors and biases as if their prior means were shared;
+    # with feature means (x_r B, x_r beta) their Jacobians and prior terms differ, so a
+    # model with features is sampled without them (slower mixing, the same posterior).
+    # Implicit sums are part of the moves (the likelihood reads U + s; the balance moves
+    # scale the implicit factors with their side)
+    moves = moves and not layout.features
     rescale = moves and layout.hierarchical and layout.centred
     if rescale:  # FactorGibbs also rescales the Cholesky factors
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]

@@ -23,6 +23,14 @@ rest, so they cannot be drawn at once), keeping ``c_u`` current: after ``y_j`` m
 draw is over-relaxed like the factor rows (``overrelax``), which leaves its conditional
 invariant.  ``"item"`` is the mirror image (``user_implicit``, sums over the users who
 rated an item); ``"both"`` scans both, each given the other's latest values.
+
+Given ``U`` the ``y_j`` move ``W``; but ``U`` and the sums split ``W`` between them by
+their priors only, and alternating the two blocks crosses that split slowly.  So each
+scan is followed by a second one in the other parameterisation (interweaving, Yu & Meng
+2011): ``y`` given ``W`` held fixed (``U = W - M y`` moves with it), where only the priors
+``U_u ~ N(m_u, Lambda^-1)`` and ``y_j ~ N(0, s_y^2 I)`` involve ``y``: the same scan with
+``A_u = Lambda`` and ``c_u = Lambda (U_u - m_u)`` (:func:`prior_scan`), no pass over the
+ratings.  Both are exact Gibbs updates, so the posterior stays invariant.
 """
 
 from __future__ import annotations
@@ -33,12 +41,12 @@ import numpy as np
 from bayesrec.inference.gibbs.kernels import _FASTMATH, cholesky_forward, residuals
 from bayesrec.inference.gibbs.steps import LayoutStep, require_scale
 
-__all__ = ["ImplicitGibbs", "implicit_scan"]
+__all__ = ["ImplicitGibbs", "implicit_scan", "prior_scan"]
 
 
 @numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
-def _implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, prior_prec,
-                   noise_prec, eps, alpha):
+def _rating_moments(indptr, other, resid, feats):
+    """``A_r = sum Z_o Z_o^T`` and ``c_r = sum Z_o e`` over each row's ratings."""
     n_rows, k = len(indptr) - 1, feats.shape[1]
     gram = np.zeros((n_rows, k, k))
     lin = np.zeros((n_rows, k))
@@ -52,6 +60,15 @@ def _implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, pri
         for a in range(k):
             for b in range(a):
                 gram[r, b, a] = gram[r, a, b]
+    return gram, lin
+
+
+@numba.njit(fastmath=_FASTMATH, cache=True, nogil=True)
+def _scan(gram, lin, weight, o_indptr, o_rows, y, prior_prec, noise_prec, eps, alpha):
+    """The scan over ``y`` given per-row quadratic terms ``-noise_prec / 2 (w_r y)^T A_r
+    (w_r y) + noise_prec (w_r y)^T c_r`` of each row that sums ``y_j`` (``lin`` kept
+    current)."""
+    k = y.shape[1]
     prec = np.empty((k, k))
     h = np.empty(k)
     w = np.empty(k)
@@ -86,7 +103,7 @@ def _implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, pri
             new[a] += alpha * y[j, a]
             delta[a] = new[a] - y[j, a]
             y[j, a] = new[a]
-        for e in range(o_indptr[j], o_indptr[j + 1]):  # the raters' residual moments
+        for e in range(o_indptr[j], o_indptr[j + 1]):  # the raters' linear terms
             r = o_rows[e]
             wr = weight[r]
             for a in range(k):
@@ -95,6 +112,31 @@ def _implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, pri
                     t += gram[r, a, b] * delta[b]
                 lin[r, a] -= wr * t
     return -1
+
+
+def _run_scan(gram, lin, weight, o_indptr, o_rows, y, prior_prec, noise_prec, eps,
+              alpha) -> np.ndarray:
+    out = np.array(y, dtype=np.float64, order="C")
+    bad = _scan(np.ascontiguousarray(gram, dtype=np.float64),
+                np.array(lin, dtype=np.float64, order="C"),
+                np.ascontiguousarray(weight, dtype=np.float64), o_indptr, o_rows, out,
+                float(prior_prec), float(noise_prec),
+                np.ascontiguousarray(eps, dtype=np.float64), float(alpha))
+    if bad >= 0:
+        raise FloatingPointError(f"the conditional precision of implicit factor {bad} is not "
+                                 "positive definite (non-finite values)")
+    return out
+
+
+def prior_scan(dev, row_prec, weight, o_indptr, o_rows, y, prior_prec, eps,
+               alpha: float = 0.0) -> np.ndarray:
+    """One Gibbs scan over ``y`` with the effective factors ``W = U + M y`` held fixed (``U``
+    moves with ``y``): only the priors of ``U`` (rows ``N(m_r, Lambda^-1)``, ``dev = U -
+    m``) and of ``y`` involve it.  Returns the new ``y``; the caller sets ``U = W - M y``."""
+    dev = np.asarray(dev, dtype=np.float64)
+    gram = np.broadcast_to(row_prec, (dev.shape[0], *row_prec.shape))
+    return _run_scan(gram, dev @ row_prec, weight, o_indptr, o_rows, y, prior_prec, 1.0, eps,
+                     alpha)
 
 
 def implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, prior_prec,
@@ -109,16 +151,9 @@ def implicit_scan(indptr, other, resid, feats, weight, o_indptr, o_rows, y, prio
     ``1 / s_y^2``; ``noise_prec``: ``1 / sigma^2``; ``eps``: standard normals shaped like
     ``y``; ``alpha``: over-relaxation in (-1, 1) (0: plain Gibbs).
     """
-    out = np.array(y, dtype=np.float64, order="C")
-    bad = _implicit_scan(indptr, other, np.ascontiguousarray(resid, dtype=np.float64),
-                         np.ascontiguousarray(feats, dtype=np.float64),
-                         np.ascontiguousarray(weight, dtype=np.float64), o_indptr, o_rows, out,
-                         float(prior_prec), float(noise_prec),
-                         np.ascontiguousarray(eps, dtype=np.float64), float(alpha))
-    if bad >= 0:
-        raise FloatingPointError(f"the conditional precision of implicit factor {bad} is not "
-                                 "positive definite (non-finite values)")
-    return out
+    gram, lin = _rating_moments(indptr, other, np.ascontiguousarray(resid, dtype=np.float64),
+                                np.ascontiguousarray(feats, dtype=np.float64))
+    return _run_scan(gram, lin, weight, o_indptr, o_rows, y, prior_prec, noise_prec, eps, alpha)
 
 
 class ImplicitGibbs(LayoutStep):
@@ -142,7 +177,20 @@ class ImplicitGibbs(LayoutStep):
             resid = residuals(s.indptr, s.other, s.rating, lay.offset(point),
                               lay.bias_of(point, side), lay.bias_of(point, other), own, feats)
             y = np.asarray(point[imp.key], dtype=float)
-            point[imp.key] = implicit_scan(
+            y = implicit_scan(
                 s.indptr, s.other, resid, feats, imp.weight, o.indptr, o.other, y,
                 1.0 / imp.sd**2, noise_prec, self.rng.standard_normal(y.shape), self.overrelax)
+            # the same factors given W = U + M y (interweaving): U takes up what y gives
+            point[imp.key] = y
+            effective = lay.effective_factors(point, side)
+            mean, chol = lay.side_prior(point, side)
+            features = lay.feature_mean(point, side)
+            if features is not None:
+                mean = mean + features
+            chol_inv = np.linalg.inv(chol)
+            y = prior_scan(lay.factors_of(point, side) - mean, chol_inv.T @ chol_inv,
+                           imp.weight, o.indptr, o.other, y, 1.0 / imp.sd**2,
+                           self.rng.standard_normal(y.shape), self.overrelax)
+            point[imp.key] = y
+            point[s.factors] = effective - imp.matrix @ y
         return point, self._stats(point, {})

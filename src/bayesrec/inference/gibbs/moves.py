@@ -65,8 +65,9 @@ class ScaleMoves(LayoutStep):
     def _moments(self, point, user_part, item_part, bias_weight) -> tuple[float, float]:
         lay = self.layout
         return component_moments(
-            lay.user_code, lay.item_code, lay.rating, lay.factors_of(point, "user"),
-            lay.factors_of(point, "item"), lay.bias_of(point, "user"), lay.bias_of(point, "item"),
+            lay.user_code, lay.item_code, lay.rating, lay.effective_factors(point, "user"),
+            lay.effective_factors(point, "item"), lay.bias_of(point, "user"),
+            lay.bias_of(point, "item"),
             lay.offset(point), user_part, item_part, bias_weight)
 
     def _likelihood_terms(self, sum_gg: float, sum_gr: float, sigma: float):
@@ -88,16 +89,19 @@ class ScaleMoves(LayoutStep):
         lay = self.layout
         users = lay.factors_of(point, "user")
         items = lay.factors_of(point, "item")
+        # implicit factors scale with the side whose sums they make (W = U + M y: s W)
+        up, down = self._implicit_parts(point)
         if not lay.hierarchical:
-            p = (lay.user.n_rows - lay.item.n_rows) / 2
-            a = (users**2).sum(axis=0) / (2 * lay.priors["user_factor_sd"] ** 2)
-            b = (items**2).sum(axis=0) / (2 * lay.priors["item_factor_sd"] ** 2)
+            p = (lay.user.n_rows + up[0] - lay.item.n_rows - down[0]) / 2
+            a = (users**2).sum(axis=0) / (2 * lay.priors["user_factor_sd"] ** 2) + up[1]
+            b = (items**2).sum(axis=0) / (2 * lay.priors["item_factor_sd"] ** 2) + down[1]
             # t = s^2: t^(p - 1) exp(-a t - b / t); slice in x = log t from 0 (log-concave)
             log_t = slice_each(self.rng, _gig_log_density(p, a, b), np.zeros(lay.n_factors),
                                width=1.0 / np.sqrt(a + b))
             scale = np.exp(log_t / 2)
             point[lay.user.factors] = users * scale
             point[lay.item.factors] = items / scale
+            self._scale_implicit(point, scale)
             return
         (mu_u, chol_u), (mu_v, chol_v) = lay.side_prior(point, "user"), lay.side_prior(
             point, "item")
@@ -105,13 +109,15 @@ class ScaleMoves(LayoutStep):
         pr = lay.priors
 
         def logf(x):  # x = log s, one per factor (independent); the Haar measure is dx
-            up, down = np.exp(x), np.exp(-x)
-            return (pr["user_sd_prior"].logp_each(up * sd_u)
-                    + pr["item_sd_prior"].logp_each(down * sd_v)
-                    - (up * mu_u) ** 2 / (2 * pr["user_mean_sd"] ** 2)
-                    - (down * mu_v) ** 2 / (2 * pr["item_mean_sd"] ** 2))
+            grow, shrink = np.exp(x), np.exp(-x)
+            return (pr["user_sd_prior"].logp_each(grow * sd_u)
+                    + pr["item_sd_prior"].logp_each(shrink * sd_v)
+                    - (grow * mu_u) ** 2 / (2 * pr["user_mean_sd"] ** 2)
+                    - (shrink * mu_v) ** 2 / (2 * pr["item_mean_sd"] ** 2)
+                    # implicit factors (fixed-sd normal priors): Jacobian and prior
+                    + (up[0] - down[0]) * x - grow**2 * up[1] - shrink**2 * down[1])
 
-        curv = 4 * (sd_u**2 + sd_v**2 + mu_u**2 + mu_v**2) + 1e-3
+        curv = 4 * (sd_u**2 + sd_v**2 + mu_u**2 + mu_v**2 + up[1] + down[1]) + 1e-3
         scale = np.exp(slice_each(self.rng, logf, np.zeros(lay.n_factors),
                                   width=2.0 / np.sqrt(curv)))
         for side, factor in (("user", scale), ("item", 1 / scale)):
@@ -120,6 +126,28 @@ class ScaleMoves(LayoutStep):
                 point[sd.factors] = np.asarray(point[sd.factors]) * factor
             point[f"{side}_factor_mean"] = np.asarray(point[f"{side}_factor_mean"]) * factor
             point[lay.value_names[f"{side}_factor_chol"]] = lay.scaled_chol(point, side, factor)
+        self._scale_implicit(point, scale)
+
+    def _implicit_parts(self, point: dict) -> tuple[tuple, tuple]:
+        """``(rows, sum of squares / (2 sd^2) per factor)`` of the implicit factors that
+        scale with the users' factors (``item_implicit``) and with the items'
+        (``user_implicit``); ``(0, 0)`` for a side without them."""
+        out = []
+        for side in ("user", "item"):
+            imp = self.layout.implicit.get(side)
+            if imp is None:
+                out.append((0, 0.0))
+                continue
+            y = np.asarray(point[imp.key], dtype=float)
+            out.append((y.shape[0], (y**2).sum(axis=0) / (2 * imp.sd**2)))
+        return out[0], out[1]
+
+    def _scale_implicit(self, point: dict, scale: np.ndarray) -> None:
+        """``y *= s`` for the users' implicit sums, ``/= s`` for the items' (per factor)."""
+        for side, factor in (("user", scale), ("item", 1 / scale)):
+            imp = self.layout.implicit.get(side)
+            if imp is not None:
+                point[imp.key] = np.asarray(point[imp.key], dtype=float) * factor
 
     def _scale_factors(self, point: dict, side: str) -> None:
         """Rescale the side's factor deviations ``U - mu_U`` (BPMF: and ``L_U``) by one ``s``.
@@ -135,7 +163,7 @@ class ScaleMoves(LayoutStep):
         k = lay.n_factors
         s = lay.side(side)
         factors = lay.factors_of(point, side)
-        other = lay.factors_of(point, "item" if side == "user" else "user")
+        other = lay.effective_factors(point, "item" if side == "user" else "user")
         mean, chol = lay.side_prior(point, side)
         dev = factors - mean
         parts = (dev, other) if side == "user" else (other, dev)
@@ -240,11 +268,15 @@ class RidgeMoves(LayoutStep):
         w_u, w_v = levers
         users = lay.factors_of(point, "user")
         items = lay.factors_of(point, "item")
+        # the likelihood reads the effective factors (with implicit sums), the priors these
+        eff_users, eff_items = lay.effective_factors(point, "user"), lay.effective_factors(
+            point, "item")
         b = np.asarray(point[lay.user.bias], dtype=float)
         c = np.asarray(point[lay.item.bias], dtype=float)
         offset = lay.offset(point)
-        sums = partition_moments(lay.user_code, lay.item_code, lay.rating, users, items, b, c,
-                                 offset, items @ w_u - 1.0, users @ w_v - 1.0, w_u @ w_v)
+        sums = partition_moments(lay.user_code, lay.item_code, lay.rating, eff_users, eff_items,
+                                 b, c, offset, eff_items @ w_u - 1.0, eff_users @ w_v - 1.0,
+                                 w_u @ w_v)
         s_rg1, s_g1g1, s_rg2, s_g1g2, s_g2g2 = sums
         prior_terms = []
         for own, mean, chol, w, bias in ((users, mu_u, chol_u, w_u, b),
@@ -294,8 +326,9 @@ class RidgeMoves(LayoutStep):
         """
         lay = self.layout
         k = lay.n_factors
-        users = lay.factors_of(point, "user")
-        items = lay.factors_of(point, "item")
+        # the biases absorb what the effective factors (with implicit sums) add
+        users = lay.effective_factors(point, "user")
+        items = lay.effective_factors(point, "item")
         b = np.asarray(point[lay.user.bias], dtype=float)
         c = np.asarray(point[lay.item.bias], dtype=float)
         offset = float(point["offset"])
@@ -350,9 +383,10 @@ class RidgeMoves(LayoutStep):
         e[2 * k:] = 1.0
         p_0 = np.outer(e, e) / s_m**2
         h_0 = -e * (offset - lay.offset_centre) / s_m**2
-        for j, (side, own) in enumerate((("user", users), ("item", items))):
+        for j, side in enumerate(("user", "item")):
             block = slice(j * k, (j + 1) * k)
-            if not lay.hierarchical:
+            if not lay.hierarchical:  # the factors' own prior: U + d_U, without implicit sums
+                own = lay.factors_of(point, side)
                 sd = lay.priors[f"{side}_factor_sd"]
                 p_0[block, block] += np.eye(k) * own.shape[0] / sd**2
                 h_0[block] -= own.sum(axis=0) / sd**2

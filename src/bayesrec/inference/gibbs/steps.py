@@ -292,7 +292,9 @@ class FactorGibbs(LayoutStep):
         of ``s`` from ``L``'s Jacobian and the LKJ-Cholesky density cancel, leaving
         ``prod_k p_sd(s_k sd_k)`` times the likelihood, which is Gaussian in ``s`` with
         ``F^T F`` and ``F^T res`` (``f_uik = (U_uk - mu_k) V_ik``) computed from the row
-        moments the draw already assembled (no pass over the ratings).  ``s`` is
+        moments the draw already assembled (no pass over the ratings).  With implicit sums
+        the rows drawn (``theta``) are ``U + s`` and the deviations are ``U - mu``: the sums
+        stay, only the deviations scale.  ``s`` is
         proposed from the Gaussian part restricted to ``s > 0`` and accepted with the
         remaining ``prod s_k^(a-1)`` of a Gamma(``a``) sd prior (exact MH on the group
         from the identity; always accepted with a half-normal one).
@@ -300,7 +302,7 @@ class FactorGibbs(LayoutStep):
         lay = self.layout
         k = lay.n_factors
         mean, chol = lay.side_prior(point, side)
-        dev = theta[:, :k] - mean
+        dev = np.asarray(point[lay.side(side).factors]) - mean  # theta is U (+ implicit sum)
         ftf, ftr = scaling_moments(dev, gram, theta, h)
         power, quad, lin = lay.priors[f"{side}_sd_prior"].scaling_terms_each(
             np.sqrt((chol**2).sum(axis=1)))
