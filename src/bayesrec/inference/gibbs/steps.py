@@ -300,7 +300,6 @@ class FactorGibbs(LayoutStep):
         from the identity; always accepted with a half-normal one).
         """
         lay = self.layout
-        k = lay.n_factors
         mean, chol = lay.side_prior(point, side)
         dev = np.asarray(point[lay.side(side).factors]) - mean  # theta is U (+ implicit sum)
         ftf, ftr = scaling_moments(dev, gram, theta, h)
