@@ -662,13 +662,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  myFM {ref}\n  bayesrec {row}", file=sys.stderr, flush=True)
         record["mean"] = summarise(record["per_fold"])
         record["best"] = best_row(record)
-        write_json(args.output, record)  # after every fold: a partial run keeps its folds
+        # after every fold: a partial run keeps its folds, and says which ran
+        record["folds_done"] = list(record["per_fold"])
+        record["complete"] = False
+        write_json(args.output, record)
     if not args.no_cold_start:
         cold_fold = "u1" if "u1" in folds else folds[0]
         record["cold_start"] = cold_start(splits[folds.index(cold_fold)], frames, args.seed,
                                           args.method, fit_options, args.features)
     record["mean"] = summarise(record["per_fold"])
     record["best"] = best_row(record)
+    record["complete"] = True
     print_tables(record)
     write_json(args.output, record)
     print(f"wrote {args.output}", file=sys.stderr)
