@@ -201,15 +201,18 @@ def score(prediction: xr.Dataset, test: Ratings, *, levels=LEVELS) -> dict[str, 
     Returns
     -------
     dict
-        ``rmse`` (on ``mean``), ``mae`` (on ``median``), ``accuracy`` (on ``mode``),
-        ``lpd`` (on ``prob``; NaN without level probabilities) and the coverages.
+        ``rmse`` (on ``mean``), ``mae`` (on ``median``), ``accuracy`` (on ``mode``; NaN
+        on a continuous scale, which has no levels to hit), ``lpd`` (on ``prob``; NaN
+        without level probabilities, as on a continuous scale) and the coverages.
     """
     check_aligned(prediction, test)
     y = test.rating
     out = {
         "rmse": rmse(y, prediction["mean"]),
         "mae": mae(y, prediction["median"]),
-        "accuracy": accuracy(y, prediction["mode"]),
+        # exact hits of a level mean nothing on a continuous scale
+        "accuracy": (accuracy(y, prediction["mode"]) if test.scale.levels is not None
+                     else float("nan")),
         "lpd": log_predictive_density(prediction, test),
     }
     for level in levels:

@@ -19,7 +19,13 @@ import xarray as xr
 
 from bayesrec.errors import FitWarning
 from bayesrec.inference.draws import draw_evaluator, iter_draw_blocks, row_width
-from bayesrec.inference.record import posterior_of, ratings_of_model, swapped_pairs, thin_index
+from bayesrec.inference.record import (
+    posterior_of,
+    ratings_of_model,
+    swapped_pairs,
+    thin_index,
+    training_days,
+)
 
 __all__ = ["training_check", "degenerate_message", "warn_if_degenerate",
            "indistinguishable_components", "MAX_CHECK_DRAWS",
@@ -50,13 +56,15 @@ def training_check(fit: xr.DataTree, model: pm.Model) -> dict[str, float]:
         posterior = posterior.isel(draw=idx)
     ucodes = np.asarray(model["user_idx"].get_value())
     icodes = np.asarray(model["item_idx"].get_value())
+    dcodes = training_days(model)
     n = len(rating)
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     step = max(1, CHECK_BLOCK_ELEMENTS // (n_samples * row_width(posterior, evaluator.inputs)))
     total = np.zeros(n)
     for start in range(0, n, step):
         pairs = slice(start, min(n, start + step))
-        with swapped_pairs(model, ucodes[pairs], icodes[pairs]):
+        with swapped_pairs(model, ucodes[pairs], icodes[pairs],
+                           None if dcodes is None else dcodes[pairs]):
             # n_pairs=n: the draw blocks of the whole training set (the same sums)
             for _, out in iter_draw_blocks(posterior, evaluator, n_pairs=n):
                 total[pairs] += out["mu"].reshape(-1, pairs.stop - pairs.start).sum(0)

@@ -34,7 +34,13 @@ from pytensor.tensor.random.op import RandomVariable
 
 from bayesrec.errors import InputError
 from bayesrec.inference.numerics import reproducible
-from bayesrec.inference.record import _UNIT_DIMS, FitRecord, posterior_of, swapped_pairs
+from bayesrec.inference.record import (
+    _UNIT_DIMS,
+    FitRecord,
+    posterior_of,
+    swapped_pairs,
+    training_days,
+)
 
 __all__ = [
     "DrawEvaluator",
@@ -283,8 +289,9 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
     record = FitRecord(fit)
     model = record.model(model)
     train = record.ratings
+    dcodes = None  # other pairs than the training pairs: a day the fit has not seen
     if users is None and items is None:
-        ucodes, icodes = train.user, train.item
+        ucodes, icodes, dcodes = train.user, train.item, training_days(model)
     else:
         ucodes, icodes = train.user_codes_of(users), train.item_codes_of(items)
         if len(ucodes) != len(icodes):
@@ -292,7 +299,7 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
     post = posterior_of(fit) if posterior is None else posterior
     evaluator = draw_evaluator(model, tuple(var_names))
     parts: dict[str, list] = {v: [] for v in var_names}
-    with swapped_pairs(model, ucodes, icodes):
+    with swapped_pairs(model, ucodes, icodes, dcodes):
         for _, out in iter_draw_blocks(post, evaluator, n_pairs=len(ucodes),
                                        max_elements=max_elements):
             for v in var_names:

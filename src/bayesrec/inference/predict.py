@@ -33,6 +33,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from bayesrec.data.context import day_codes, day_labels
 from bayesrec.data.ids import id_array
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError, UnknownIdError
@@ -51,7 +52,8 @@ from bayesrec.ranking import (
     top_n_from_scores,
 )
 
-__all__ = ["BLOCK_ELEMENTS", "LEVEL_PROB_DRAWS", "predict", "recommend", "expected_ratings", "pair_ids"]
+__all__ = ["BLOCK_ELEMENTS", "LEVEL_PROB_DRAWS", "predict", "recommend", "expected_ratings",
+           "pair_ids", "pair_times", "day_codes_of"]
 
 #: Numbers in one array of a block's draws (samples x pairs): 2**20, 8 MB of float64.
 BLOCK_ELEMENTS = 2**20
@@ -100,6 +102,46 @@ def pair_ids(users=None, items=None, pairs=None) -> tuple[np.ndarray, np.ndarray
     if len(users) == 0:
         raise InputError("no pairs to predict")
     return users, items
+
+
+def pair_times(pairs=None, timestamps=None, n: int | None = None) -> np.ndarray | None:
+    """The times of the pairs asked for: ``timestamps=``, else those of ``pairs=`` (a
+    :class:`~bayesrec.data.Ratings`' timestamps, a DataFrame's ``timestamp`` column), or None."""
+    if timestamps is None and pairs is not None:
+        if isinstance(pairs, Ratings):
+            timestamps = pairs.timestamp
+        elif isinstance(pairs, pd.DataFrame) and "timestamp" in pairs.columns:
+            timestamps = pairs["timestamp"].to_numpy()
+    if timestamps is None:
+        return None
+    timestamps = np.asarray(timestamps)
+    if timestamps.ndim != 1 or (n is not None and len(timestamps) != n):
+        raise InputError(f"timestamps= must give one time per pair ({n}), got shape "
+                         f"{timestamps.shape}")
+    return timestamps
+
+
+def day_codes_of(model: pm.Model, times: np.ndarray | None, stacklevel: int = 3):
+    """The pairs' day codes for a model with a day context (None without one), with a
+    warning for pairs predicted on a day the fit has not seen (the population of days)."""
+    if "day_idx" not in model.named_vars:
+        return None
+    days = list(model.coords["day"])
+    if times is None:
+        warnings.warn("the model has a day context (context='day'), but these pairs have no "
+                      "timestamps: they are predicted on a day the fit has not seen (the "
+                      "population of days, wider intervals). Pass timestamps= or pairs= with "
+                      "timestamps to use the days' own effects.", UserWarning,
+                      stacklevel=stacklevel)
+        return None
+    codes = day_codes(day_labels(times), days)
+    unseen = codes == len(days) - 1
+    if unseen.any():
+        n_days = len(pd.unique(day_labels(times)[unseen]))
+        warnings.warn(f"{int(unseen.sum())} pair(s) on {n_days} day(s) the fit has not seen: "
+                      "predicted with the population of days (the 'unseen' day, wider "
+                      "intervals)", UserWarning, stacklevel=stacklevel)
+    return codes
 
 
 def _new_ids(ids: np.ndarray, codes: np.ndarray) -> list:
@@ -273,7 +315,7 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
             point_draws: int = 200, keep_draws: bool = False,
             unknown: str = "population", random_seed: int | None = None,
             block_size: int | None = None, user_features=None,
-            item_features=None) -> xr.Dataset:
+            item_features=None, timestamps=None) -> xr.Dataset:
     """Posterior-predictive ratings for (user, item) pairs.
 
     Parameters
@@ -319,6 +361,13 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
         them the ``user_info`` / ``item_info`` of the model's ratings are used (when the
         model in memory was built from ratings that have them); an id with no row at
         all is predicted as the average of the population, with a warning.
+    timestamps : array-like, optional
+        For a model with a day context (``context="day"``): the time of each pair (Unix
+        seconds or datetime64); by default those of ``pairs=`` (a Ratings' timestamps,
+        a DataFrame's ``timestamp`` column).  A pair on a day the fit has not seen, or
+        without a time, is predicted with the population of days (the ``"unseen"`` day
+        slot, whose variables keep their prior), with a warning.  Other models ignore
+        times.
 
     Returns
     -------
@@ -332,6 +381,7 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
     """
     record = FitRecord(fit)
     users, items = pair_ids(users, items, pairs)
+    times = pair_times(pairs, timestamps, len(users))
     ucodes, icodes, new_users, new_items = _encode(record, users, items, unknown)
     seed = record.default_seed("predict") if random_seed is None else random_seed
     model = record.model(model)
@@ -345,6 +395,7 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
                                            user_features, item_features)
         prob_draws = draws
         ucodes, icodes = extended.user_codes_of(users), extended.item_codes_of(items)
+    dcodes = day_codes_of(model, times)
     categorical = "prob" in model.named_vars
     # A categorical model's level probabilities are its whole predictive distribution (and
     # its mu is their mean): without keep_draws, no rating needs to be drawn.
@@ -363,7 +414,8 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
                           categorical=categorical)
     for start in range(0, n, step):
         where = slice(start, min(n, start + step))
-        with swapped_pairs(model, ucodes[where], icodes[where]), quiet_pymc():
+        with swapped_pairs(model, ucodes[where], icodes[where],
+                           None if dcodes is None else dcodes[where]), quiet_pymc():
             out = (sampler.draws(columns, where.stop - where.start, draws.index) if sampled
                    else None)
             prob = (_posterior_mean(prob_of, "prob", prob_posterior, where.stop - where.start)
@@ -525,12 +577,19 @@ def recommend(fit: xr.DataTree, users, n: int = 10, *, exclude_rated: bool = Tru
     the user's taste, not rating noise) and its ranking ``score``.  Items the user
     rated in training are excluded by default.  ``unknown`` is as for :func:`predict`.
     Users are scored a block at a time (``block_size`` pairs, as for :func:`predict`,
-    but at least one user's items).
+    but at least one user's items).  A model with a day context ranks for a day the fit
+    has not seen (the population of days: the ``"unseen"`` day slot).
     """
     record = FitRecord(fit)
     rank = rank_by(by, threshold, q)
     scalar = np.ndim(users) == 0
     users = _as_ids(users, "user")
+    repeated = pd.unique(users[pd.Index(users).duplicated()]).tolist()
+    if repeated:
+        warnings.warn(f"users lists {len(repeated)} id(s) more than once "
+                      f"({', '.join(map(repr, repeated[:3]))}{', ...' if len(repeated) > 3 else ''}"
+                      "): each repeat gets the same recommendations again", UserWarning,
+                      stacklevel=2)
     train = record.ratings
     n = check_n(n, train.n_items)
     seed = record.default_seed("recommend") if random_seed is None else random_seed

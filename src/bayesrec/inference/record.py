@@ -54,6 +54,7 @@ __all__ = [
     "ratings_from_fit",
     "ratings_of_model",
     "swapped_pairs",
+    "training_days",
     "thin_index",
     "thin_posterior",
     "write_record",
@@ -127,9 +128,15 @@ def thin_posterior(posterior: xr.Dataset, max_draws: int | None, min_draws: int 
 
 
 class swapped_pairs:
-    """Context manager: point the model's ``user_idx``/``item_idx`` at other pairs."""
+    """Context manager: point the model's ``user_idx``/``item_idx`` at other pairs.
 
-    def __init__(self, model: pm.Model, ucodes: np.ndarray, icodes: np.ndarray):
+    A model with a day context (data ``day_idx``, coord ``day``) also gets the pairs'
+    day codes ``dcodes``; without them the pairs are on a day the fit has not seen (the
+    ``"unseen"`` slot of :mod:`bayesrec.data.context`: the population of days).
+    """
+
+    def __init__(self, model: pm.Model, ucodes: np.ndarray, icodes: np.ndarray,
+                 dcodes: np.ndarray | None = None):
         for name in ("user_idx", "item_idx"):
             if name not in model.named_vars:
                 raise InputError(
@@ -137,6 +144,9 @@ class swapped_pairs:
                     "pm.Data('user_idx', ...) and pm.Data('item_idx', ...) with dims 'obs'"
                 )
         self.model, self.new = model, {"user_idx": ucodes, "item_idx": icodes}
+        if "day_idx" in model.named_vars:
+            self.new["day_idx"] = (np.full(len(ucodes), len(model.coords["day"]) - 1)
+                                   if dcodes is None else np.asarray(dcodes, dtype=np.int64))
 
     def __enter__(self):
         m = self.model
@@ -148,6 +158,11 @@ class swapped_pairs:
     def __exit__(self, *exc):
         pm.set_data(self.old, model=self.model, coords={"obs": np.asarray(self.old_obs)})
         return False
+
+
+def training_days(model: pm.Model) -> np.ndarray | None:
+    """The day codes of the model's training ratings (None without a day context)."""
+    return np.asarray(model["day_idx"].get_value()) if "day_idx" in model.named_vars else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,7 +429,16 @@ class FitRecord:
         return Ratings(user=const["user_idx"].values.astype(np.int64),
                        item=const["item_idx"].values.astype(np.int64),
                        rating=np.asarray(observed, dtype=float), users=self.users,
-                       items=self.items, scale=self.scale)
+                       items=self.items, scale=self.scale, timestamp=self._day_times(const))
+
+    def _day_times(self, const: xr.Dataset) -> np.ndarray | None:
+        """With a day context, a timestamp (midnight UTC) of each training rating's day, so
+        that the rebuilt model has the same days (the record keeps days, not times)."""
+        if "day_idx" not in const:
+            return None
+        days = np.asarray(self.fit["posterior"].to_dataset().coords["day"].values[:-1])
+        stamps = pd.to_datetime(days.astype(str), utc=True).as_unit("s")
+        return stamps.asi8[const["day_idx"].values.astype(np.int64)].astype(np.float64)
 
     # -- the model ---------------------------------------------------------------------------
     def model_key(self) -> str:

@@ -20,6 +20,10 @@ rated in the *training* ratings and :math:`y_j \sim \mathcal N(0, s_y^2)` (a fix
 prior sd, ``implicit_sd``);
 symmetrically for items (the users who rated them).
 
+**Context** (``context="day"``, as a factorisation machine's context feature): each
+day of the training ratings gets a bias and a factor vector that interacts with the
+user's and the item's, :math:`e_d + (U_u + V_i)^\top D_d` (:func:`day_context`).
+
 The options are resolved once, when the model is built, into plain values that the
 model's config records (so that a fit can rebuild its model and a saved fit
 round-trips): a feature option becomes the dict ``{"source", "names", "rows",
@@ -37,11 +41,13 @@ import pymc as pm
 import pytensor.sparse as psp
 import scipy.sparse as sps
 
+from bayesrec.data.context import day_codes, day_labels, day_universe
 from bayesrec.data.features import FeatureEncoder
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 
-__all__ = ["IMPLICIT", "SIDE_PRIORS", "FeatureBlock", "bias_mean", "check_implicit",
+__all__ = ["CONTEXTS", "IMPLICIT", "SIDE_PRIORS", "FeatureBlock", "bias_mean", "check_context",
+           "check_implicit", "day_context",
            "extend_features", "extend_side_options", "feature_blocks", "feature_mean",
            "feature_sides", "implicit_sides", "implicit_sums",
            "resolve_features", "side_options_set", "with_implicit"]
@@ -49,7 +55,8 @@ __all__ = ["IMPLICIT", "SIDE_PRIORS", "FeatureBlock", "bias_mean", "check_implic
 #: the prior settings of side information, added to each factory's defaults: the
 #: Gamma(2, 2/s) means s of the feature-coefficient scales (factors, biases) and the
 #: implicit factors' prior sd
-SIDE_PRIORS = ("feature_coef_scale", "bias_feature_coef_scale", "implicit_sd")
+SIDE_PRIORS = ("feature_coef_scale", "bias_feature_coef_scale", "implicit_sd",
+               "day_factor_sd", "day_bias_sd")
 
 IMPLICIT = (None, "user", "item", "both")
 
@@ -60,9 +67,18 @@ def check_implicit(implicit) -> str | None:
     return implicit
 
 
+CONTEXTS = (None, "day")
+
+
+def check_context(context) -> str | None:
+    if context not in CONTEXTS:
+        raise InputError(f"context must be one of {CONTEXTS}, got {context!r}")
+    return context
+
+
 def side_options_set(config) -> str | None:
     """The side-information options a config sets, as ``"a/b"`` (or None)."""
-    names = [k for k in ("user_features", "item_features", "implicit")
+    names = [k for k in ("user_features", "item_features", "implicit", "context")
              if config.get(k) is not None]
     return "/".join(names) or None
 
@@ -244,3 +260,33 @@ def implicit_sums(ratings: Ratings, implicit: str | None, n_factors: int, p: dic
         total = psp.structured_dot(psp.as_sparse_or_tensor_variable(pairs), y)
         out[side] = pm.Deterministic(f"{side}_implicit_sum", total, dims=(side, "factor"))
     return out
+
+
+def day_context(ratings: Ratings, context: str | None, *, biases: bool, p: dict):
+    r"""The day of each rating as a factorisation-machine context (inside a model context).
+
+    Returns None without a context, else ``term(rows)``: given the (effective) user and
+    item factor rows of the ratings, :math:`e_{d} + (U_u + V_i)^\top D_{d}` for each
+    rating's day :math:`d`, with ``day_factors`` :math:`D` (day, factor) ``~ N(0,
+    day_factor_sd^2)`` and ``day_bias`` :math:`e` (day) ``~ N(0, day_bias_sd^2)`` (with
+    ``biases`` only), fixed prior sds.  The days are those of the training ratings and
+    the slot ``"unseen"`` (see :mod:`bayesrec.data.context`), the data ``day_idx`` (obs)
+    their codes.
+    """
+    if context is None:
+        return None
+    if ratings.timestamp is None:
+        raise InputError("context='day' needs the day of each rating, but these ratings have "
+                         "no timestamps; build them with timestamps= (Unix seconds or "
+                         "datetime64)")
+    days = day_universe(ratings.timestamp)
+    pm.modelcontext(None).add_coord("day", days)
+    day_idx = pm.Data("day_idx", day_codes(day_labels(ratings.timestamp), days), dims="obs")
+    factors = pm.Normal("day_factors", 0.0, p["day_factor_sd"], dims=("day", "factor"))
+    bias = pm.Normal("day_bias", 0.0, p["day_bias_sd"], dims="day") if biases else None
+
+    def term(user_rows, item_rows):
+        out = ((user_rows + item_rows) * factors[day_idx]).sum(axis=-1)
+        return out + bias[day_idx] if bias is not None else out
+
+    return term

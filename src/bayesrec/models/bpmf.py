@@ -28,7 +28,9 @@ from bayesrec.models._blocks import (
 )
 from bayesrec.models._side import (
     bias_mean,
+    check_context,
     check_implicit,
+    day_context,
     feature_blocks,
     feature_mean,
     feature_sides,
@@ -54,7 +56,8 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
     ``bias_sd_scale = h / 2`` (HalfNormal scale of the bias sd), ``offset_sd = h``,
     ``noise_sd = h`` and ``cutpoint_sd = 1`` (ordinal likelihoods, latent units); with
     side information ``feature_coef_scale = implicit_sd = 0.5 * sqrt(h / 2)`` and
-    ``bias_feature_coef_scale = h / 4`` (see :mod:`bayesrec.models._side`).
+    ``bias_feature_coef_scale = h / 4`` (see :mod:`bayesrec.models._side`); with a day
+    context ``day_factor_sd = 0.5 * sqrt(h / 2)`` and ``day_bias_sd = h / 4``.
     """
     h = scale.width / 2
     r = float(np.sqrt(h / 2))
@@ -69,6 +72,8 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
         "feature_coef_scale": 0.5 * r,
         "bias_feature_coef_scale": h / 4,
         "implicit_sd": 0.5 * r,
+        "day_factor_sd": 0.5 * r,
+        "day_bias_sd": h / 4,
     }
 
 
@@ -139,6 +144,7 @@ def bpmf_factor_structure(config) -> FactorStructure:
         centred_options=None if centred else {"parameterisation": "centered"},
         likelihood=likelihood, features=feature_sides(config),
         implicit=implicit_sides(config),
+        unsupported="context='day'" if config.get("context") is not None else None,
     )
 
 
@@ -169,6 +175,7 @@ def bpmf(
     user_features=None,
     item_features=None,
     implicit: Literal["user", "item", "both"] | None = None,
+    context: Literal["day"] | None = None,
     priors: Mapping[str, float] | None = None,
 ) -> pm.Model:
     r"""Bayesian PMF: PMF with hyperpriors on the factor means and covariances.
@@ -227,12 +234,15 @@ def bpmf(
         fits it through the centred twin, with ``z = L^{-1} (U - \mu_U - X B_U)``.
     implicit : None, "user", "item" or "both"
         As in :func:`~bayesrec.models.pmf.pmf`.
+    context : None or "day"
+        As in :func:`~bayesrec.models.pmf.pmf` (the day of each rating, with fixed prior
+        sds ``day_factor_sd`` and ``day_bias_sd``).
     priors : dict, optional
         Override by name: ``mean_sd`` (:math:`s_\mu`), ``factor_sd_scale``
         (:math:`s_\Sigma`), ``lkj_eta`` (:math:`\eta`), ``bias_sd_scale`` (:math:`s_\tau`),
         ``offset_sd`` (:math:`s_m`), ``noise_sd`` (:math:`s_\sigma`),
         ``feature_coef_scale``, ``bias_feature_coef_scale``, ``implicit_sd``
-        (side information); defaults from
+        (side information), ``day_factor_sd``, ``day_bias_sd`` (a day context); defaults from
         :func:`bpmf_default_priors`.
 
     Returns
@@ -258,6 +268,7 @@ def bpmf(
         )
     p = merge_priors(bpmf_default_priors(ratings.scale), priors, "bpmf")
     implicit = check_implicit(implicit)
+    context = check_context(context)
 
     with pm.Model(coords=rating_coords(ratings, factor=np.arange(n_factors))) as model:
         user_idx, item_idx = pair_data(ratings)
@@ -268,7 +279,11 @@ def bpmf(
                           feature_mean(side, "item"))
         sums = implicit_sums(ratings, implicit, n_factors, p)
         U, V = with_implicit(U, sums, "user"), with_implicit(V, sums, "item")
-        eta = (U[user_idx] * V[item_idx]).sum(axis=-1)
+        rows = U[user_idx], V[item_idx]
+        eta = (rows[0] * rows[1]).sum(axis=-1)
+        day = day_context(ratings, context, biases=biases, p=p)
+        if day is not None:
+            eta = eta + day(*rows)
         if biases:
             bias_sd = pm.HalfNormal("bias_sd", p["bias_sd_scale"])
             eta = with_biases(eta, ratings, user_idx, item_idx, link=link,
