@@ -36,8 +36,10 @@ ordinal_implicit_attributes_day  ordered probit, implicit terms + attributes + d
   column per genre (``--features auto`` uses the loader's own ``user_info`` /
   ``item_info`` instead, which also hold age as a number and the release date).  A
   fit (or model) that raises ``InputError`` is recorded as **refused** with its
-  message, never skipped or replaced by another method; rows with the day run myFM
-  only (bayesrec has no ``context="day"`` yet: "not implemented").
+  message, never skipped or replaced by another method.  The day is ``context="day"``
+  (each day's bias and factor vector, interacting with the user's and the item's, as
+  myFM's day column does); a test day not in training is predicted with the population
+  of days (the model's ``"unseen"`` day).
 
 Age bands (the MovieLens 1M groups): under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+.
 
@@ -97,7 +99,6 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "side_information
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
 AGE_LABELS = ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
 USER_ATTRIBUTES = ("age_band", "gender", "occupation")
-NOT_IMPLEMENTED = "context='day' does not exist in bayesrec yet"
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,8 @@ def model_options(info: InfoSet, method: str, features: str, frames) -> dict:
             options |= {"user_features": frames.user, "item_features": frames.item}
     if info.ordinal:
         options["likelihood"] = info.likelihood
+    if info.day:
+        options["context"] = "day"
     return options
 
 
@@ -304,8 +307,6 @@ def fit_bayesrec(train: Ratings, options: dict, method: str, fit_options: dict, 
 
 def run_bayesrec(split, info: InfoSet, frames, seed: int, method: str, fit_options: dict,
                  features: str) -> dict:
-    if info.day:
-        return {"status": "not implemented", "message": NOT_IMPLEMENTED}
     options = model_options(info, method, features, frames)
     start = time.perf_counter()
     model, dt, refusal = fit_bayesrec(split.train, options, method, fit_options, seed)

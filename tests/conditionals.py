@@ -31,3 +31,16 @@ def quadratic_fit(logp, point, coords, h=0.5):
                      for a in range(dim)])
     x0 = np.array([point[key][idx] for key, idx in coords])
     return -hess, x0 - np.linalg.solve(hess, grad)
+
+
+def assert_recorded_log_likelihood(model, fit, draws=(0, 4)) -> None:
+    """The ``training_log_likelihood`` a Gibbs fit recorded is the model's at those draws."""
+    post = fit["posterior"]
+    ll = model.compile_fn(model.observedlogp, inputs=model.value_vars, on_unused_input="ignore")
+    for d in draws:
+        point = {v.name: np.asarray(post[model.values_to_rvs[v].name].isel(chain=0, draw=d))
+                 for v in model.value_vars}
+        point = {k: (np.log(v) if k.endswith("_log__") else v) for k, v in point.items()}
+        np.testing.assert_allclose(
+            fit["sample_stats"]["training_log_likelihood"].isel(chain=0, draw=d), ll(point),
+            rtol=1e-9)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
-from conditionals import quadratic_fit, random_point
+from conditionals import assert_recorded_log_likelihood, quadratic_fit, random_point
 
 from bayesrec.data.simulate import simulate_ordinal_ratings, simulate_side_information
 from bayesrec.errors import InputError
@@ -182,15 +182,7 @@ def test_training_log_likelihood_includes_the_implicit_sums(tiny):
     """The recorded log-likelihood is the model's, at each stored draw."""
     model = _model("pmf", tiny, implicit="both")
     f = fit(model, "gibbs", draws=5, tune=5, chains=1, random_seed=2, progressbar=False)
-    post = f["posterior"]
-    ll = model.compile_fn(model.observedlogp, inputs=model.value_vars, on_unused_input="ignore")
-    for d in (0, 4):
-        point = {v.name: np.asarray(post[model.values_to_rvs[v].name].isel(chain=0, draw=d))
-                 for v in model.value_vars}
-        point = {k: (np.log(v) if k.endswith("_log__") else v) for k, v in point.items()}
-        np.testing.assert_allclose(
-            f["sample_stats"]["training_log_likelihood"].isel(chain=0, draw=d), ll(point),
-            rtol=1e-9)
+    assert_recorded_log_likelihood(model, f)
 
 
 def test_gibbs_with_implicit_is_deterministic(tiny):

@@ -122,8 +122,9 @@ def _sampled_predictions(fit, pairs, n_pairs, seed, model) -> xr.DataArray:
     users, items = pairs.user_ids, pairs.item_ids
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(users), size=min(n_pairs, len(users)), replace=False))
+    times = None if pairs.timestamp is None else np.asarray(pairs.timestamp)[take]
     return evaluate_draws(fit, np.asarray(users)[take], np.asarray(items)[take],
-                          model=model)["mu"]
+                          model=model, timestamps=times)["mu"]
 
 
 def _diagnostic_stats(quantities: xr.Dataset) -> xr.Dataset:
@@ -526,7 +527,8 @@ def rmse_monte_carlo_error(fit: xr.DataTree, test: Ratings, *,
     independent chains of the same length give RMSEs that differ by about ``sqrt(2)``
     of it: a tolerance for comparing a chain's figure across machines or seeds.
     """
-    mu = evaluate_draws(fit, test.user_ids, test.item_ids, model=model)["mu"]
+    mu = evaluate_draws(fit, test.user_ids, test.item_ids, model=model,
+                        timestamps=test.timestamp)["mu"]
     if mu.sizes["chain"] * mu.sizes["draw"] < 4:
         raise InputError("rmse_monte_carlo_error needs a sampled fit (several draws)")
     mean = test.scale.clip(mu.mean(("chain", "draw")).values)

@@ -26,7 +26,7 @@ import xarray as xr
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError
 from bayesrec.inference.draws import MAX_ELEMENTS, draw_evaluator, iter_draw_blocks
-from bayesrec.inference.record import FitRecord, swapped_pairs
+from bayesrec.inference.record import FitRecord, day_codes_of, swapped_pairs
 
 __all__ = ["rmse_trace", "rmse_trace_from_draws", "RunningRMSE"]
 
@@ -161,7 +161,7 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
             continue
         ucodes, icodes = _pair_codes(record, ratings, split)
         acc = RunningRMSE(ratings.rating, scale.low, scale.high)
-        with swapped_pairs(model, ucodes, icodes):
+        with swapped_pairs(model, ucodes, icodes, day_codes_of(model, ratings.timestamp)):
             for _, out in iter_draw_blocks(posterior, evaluator, n_pairs=len(ucodes),
                                            max_elements=max_elements):
                 acc.update(out["mu"])

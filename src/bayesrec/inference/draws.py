@@ -37,6 +37,7 @@ from bayesrec.inference.numerics import reproducible
 from bayesrec.inference.record import (
     _UNIT_DIMS,
     FitRecord,
+    day_codes_of,
     posterior_of,
     swapped_pairs,
     training_days,
@@ -262,7 +263,7 @@ def iter_draw_blocks(posterior, evaluator: DrawEvaluator, *, n_pairs: int,
 
 def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",),
                    model: pm.Model | None = None, posterior: xr.Dataset | None = None,
-                   max_elements: int = MAX_ELEMENTS) -> xr.Dataset:
+                   max_elements: int = MAX_ELEMENTS, timestamps=None) -> xr.Dataset:
     """Model quantities (default ``mu``) for every posterior draw and the given pairs.
 
     Parameters
@@ -279,6 +280,9 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
         Draws to use instead of the fit's posterior (e.g. a thinned one).
     max_elements : int
         Memory budget per block of draws (see :func:`iter_draw_blocks`).
+    timestamps : array-like, optional
+        For a model with a day context, the time of each pair (see
+        :func:`~bayesrec.inference.predict`); the training pairs are on their own days.
 
     Returns
     -------
@@ -289,11 +293,11 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
     record = FitRecord(fit)
     model = record.model(model)
     train = record.ratings
-    dcodes = None  # other pairs than the training pairs: a day the fit has not seen
     if users is None and items is None:
         ucodes, icodes, dcodes = train.user, train.item, training_days(model)
     else:
         ucodes, icodes = train.user_codes_of(users), train.item_codes_of(items)
+        dcodes = day_codes_of(model, timestamps)
         if len(ucodes) != len(icodes):
             raise InputError(f"mismatched lengths: {len(ucodes)} users and {len(icodes)} items")
     post = posterior_of(fit) if posterior is None else posterior

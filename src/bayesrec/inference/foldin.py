@@ -115,6 +115,9 @@ def fold_in(fit: xr.DataTree, ratings_of_new_users: Ratings, *,
         shown = "/".join(f"{side}_features" for side in structure.features)
         raise InputError(f"fold-in does not support {shown} yet; use map, nuts or advi (new users of such a fit are predicted "
                          "from their features by predict(..., user_features=...))")
+    if structure.context:  # the new users' ratings would need their days in the model
+        raise InputError(f"fold-in does not support context={structure.context!r} yet; refit "
+                         "with the new users' ratings in the training data")
     if structure.implicit:  # the new users' sums would need their own implicit sets
         raise InputError(f"fold-in does not support implicit={record.config.get('implicit')!r} "
                          "yet; refit with the new users' ratings in the training data")

@@ -33,7 +33,6 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from bayesrec.data.context import day_codes, day_labels
 from bayesrec.data.ids import id_array
 from bayesrec.data.ratings import Ratings
 from bayesrec.errors import InputError, UnknownIdError
@@ -41,7 +40,7 @@ from bayesrec.inference.draws import DrawEvaluator, draw_evaluator, iter_draw_bl
 from bayesrec.inference.forward import forward_sampler, sample_columns
 from bayesrec.inference.population import extend_with_new_ids
 from bayesrec.inference.progress import quiet_pymc
-from bayesrec.inference.record import FitRecord, swapped_pairs, thin_index
+from bayesrec.inference.record import FitRecord, day_codes_of, swapped_pairs, thin_index
 from bayesrec.predictions import DrawSummary
 from bayesrec.ranking import (
     RankBy,
@@ -53,7 +52,7 @@ from bayesrec.ranking import (
 )
 
 __all__ = ["BLOCK_ELEMENTS", "LEVEL_PROB_DRAWS", "predict", "recommend", "expected_ratings",
-           "pair_ids", "pair_times", "day_codes_of"]
+           "pair_ids", "pair_times"]
 
 #: Numbers in one array of a block's draws (samples x pairs): 2**20, 8 MB of float64.
 BLOCK_ELEMENTS = 2**20
@@ -119,29 +118,6 @@ def pair_times(pairs=None, timestamps=None, n: int | None = None) -> np.ndarray 
         raise InputError(f"timestamps= must give one time per pair ({n}), got shape "
                          f"{timestamps.shape}")
     return timestamps
-
-
-def day_codes_of(model: pm.Model, times: np.ndarray | None, stacklevel: int = 3):
-    """The pairs' day codes for a model with a day context (None without one), with a
-    warning for pairs predicted on a day the fit has not seen (the population of days)."""
-    if "day_idx" not in model.named_vars:
-        return None
-    days = list(model.coords["day"])
-    if times is None:
-        warnings.warn("the model has a day context (context='day'), but these pairs have no "
-                      "timestamps: they are predicted on a day the fit has not seen (the "
-                      "population of days, wider intervals). Pass timestamps= or pairs= with "
-                      "timestamps to use the days' own effects.", UserWarning,
-                      stacklevel=stacklevel)
-        return None
-    codes = day_codes(day_labels(times), days)
-    unseen = codes == len(days) - 1
-    if unseen.any():
-        n_days = len(pd.unique(day_labels(times)[unseen]))
-        warnings.warn(f"{int(unseen.sum())} pair(s) on {n_days} day(s) the fit has not seen: "
-                      "predicted with the population of days (the 'unseen' day, wider "
-                      "intervals)", UserWarning, stacklevel=stacklevel)
-    return codes
 
 
 def _new_ids(ids: np.ndarray, codes: np.ndarray) -> list:

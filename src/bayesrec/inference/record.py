@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections import OrderedDict
 from functools import cached_property
 
@@ -38,6 +39,7 @@ import pymc as pm
 import xarray as xr
 from pymc.backends.arviz import find_constants, find_observations
 
+from bayesrec.data.context import day_codes, day_labels
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.scale import RatingScale
 from bayesrec.errors import InputError
@@ -55,6 +57,7 @@ __all__ = [
     "ratings_of_model",
     "swapped_pairs",
     "training_days",
+    "day_codes_of",
     "thin_index",
     "thin_posterior",
     "write_record",
@@ -158,6 +161,29 @@ class swapped_pairs:
     def __exit__(self, *exc):
         pm.set_data(self.old, model=self.model, coords={"obs": np.asarray(self.old_obs)})
         return False
+
+
+def day_codes_of(model: pm.Model, times: np.ndarray | None, stacklevel: int = 3):
+    """The pairs' day codes for a model with a day context (None without one), with a
+    warning for pairs predicted on a day the fit has not seen (the population of days)."""
+    if "day_idx" not in model.named_vars:
+        return None
+    days = list(model.coords["day"])
+    if times is None:
+        warnings.warn("the model has a day context (context='day'), but these pairs have no "
+                      "timestamps: they are predicted on a day the fit has not seen (the "
+                      "population of days, wider intervals). Pass timestamps= or pairs= with "
+                      "timestamps to use the days' own effects.", UserWarning,
+                      stacklevel=stacklevel)
+        return None
+    codes = day_codes(day_labels(times), days)
+    unseen = codes == len(days) - 1
+    if unseen.any():
+        n_days = len(pd.unique(day_labels(times)[unseen]))
+        warnings.warn(f"{int(unseen.sum())} pair(s) on {n_days} day(s) the fit has not seen: "
+                      "predicted with the population of days (the 'unseen' day, wider "
+                      "intervals)", UserWarning, stacklevel=stacklevel)
+    return codes
 
 
 def training_days(model: pm.Model) -> np.ndarray | None:

@@ -228,7 +228,7 @@ def _factor_structure(record: FitRecord, model: pm.Model | None) -> FactorStruct
     if spec.factor_structure is None:
         return None
     structure = spec.factor_structure(config)
-    if (structure.unsupported or structure.features or structure.implicit
+    if (structure.unsupported or structure.features or structure.implicit or structure.context
             or structure.link != "identity"
             or structure.likelihood != "gaussian"):
         return None

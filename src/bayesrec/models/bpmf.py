@@ -144,7 +144,7 @@ def bpmf_factor_structure(config) -> FactorStructure:
         centred_options=None if centred else {"parameterisation": "centered"},
         likelihood=likelihood, features=feature_sides(config),
         implicit=implicit_sides(config),
-        unsupported="context='day'" if config.get("context") is not None else None,
+        context=config.get("context"),
     )
 
 

@@ -104,6 +104,10 @@ class FactorStructure:
     #: training ratings (``"item"``: the twin with ``user_implicit``); ``{side}_factors``
     #: keep their prior.  Inference that cannot use such terms refuses them
     implicit: tuple[str, ...] = ()
+    #: ``"day"`` when each rating's day is a factorisation-machine context: the linear
+    #: predictor gains ``e_d + (U_u + V_i) . D_d`` (``day_bias`` (day) ~ N(0, s_e^2),
+    #: ``day_factors`` (day, factor) ~ N(0, s_D^2), data ``day_idx`` (obs)), or None
+    context: str | None = None
 
 
 #: ``factor_structure(config) -> FactorStructure`` for a model's recorded config.

@@ -104,7 +104,7 @@ def pmf_factor_structure(config) -> FactorStructure:
         noise=None if noise == "learned" else float(noise), link=config.get("link", "identity"),
         likelihood=likelihood, features=feature_sides(config),
         implicit=implicit_sides(config),
-        unsupported="context='day'" if config.get("context") is not None else None,
+        context=config.get("context"),
     )
 
 
@@ -218,7 +218,8 @@ def pmf(
         those of ``ratings`` plus a slot ``"unseen"`` that no rating uses, whose variables
         keep their prior: a rating on a day the fit has not seen (or without a time) is
         predicted with it, the population of days (:mod:`bayesrec.data.context`).  MAP,
-        NUTS and (minibatch) ADVI fit it; ``"gibbs"`` and fold-in refuse it for now.
+        NUTS, (minibatch) ADVI and ``"gibbs"`` fit it (Gaussian ratings:
+        :mod:`bayesrec.inference.gibbs.context`); fold-in refuses it for now.
     priors : dict, optional
         Override prior scales by name: ``user_factor_sd`` (:math:`\sigma_U`),
         ``item_factor_sd`` (:math:`\sigma_V`), ``bias_sd``, ``offset_sd``, ``noise_sd``

@@ -6,8 +6,9 @@ For any model whose spec declares a :class:`~bayesrec.models.hooks.FactorStructu
 Metropolis-Hastings, :mod:`~bayesrec.inference.gibbs.ordinal`); the ordered logit is
 refused.  Side features (``user_features`` / ``item_features``) are sampled with
 Gaussian ratings (:mod:`~bayesrec.inference.gibbs.features`), and so is implicit
-feedback (``implicit``, :mod:`~bayesrec.inference.gibbs.implicit`); features or implicit
-terms with an ordinal likelihood are refused.
+feedback (``implicit``, :mod:`~bayesrec.inference.gibbs.implicit`) and the day of each
+rating as context (``context="day"``, :mod:`~bayesrec.inference.gibbs.context`); these
+with an ordinal likelihood are refused.
 
 NUTS has to move tens of thousands of factor coordinates jointly.  Given the
 hyperparameters and the noise, each user's factors and bias have an exact Gaussian
@@ -38,13 +39,19 @@ sweep:
    shifted by the implicit sum), and :class:`~.implicit.ImplicitGibbs` then scans the
    implicit factors ``y_j`` one item at a time, each from its Gaussian conditional
    (right after :class:`FactorGibbs`).
+   With a day context (``context="day"``) each rating's other-side row is ``Z_i + D_d``
+   in the users' and items' conditionals, and :class:`~.context.DayGibbs` then draws
+   every day's ``(D_d, e_d)`` from its Gaussian conditional and translates the offset
+   against the biases of the rated days, the users and the items (exact moves along
+   directions the likelihood does not see).
 3. :class:`~.moves.ScaleMoves` and :class:`~.moves.RidgeMoves`: exact
    generalised-Gibbs moves along directions the conditional updates cross slowly
    (the user/item balance of each factor, the spread of each side's factors and of
    the biases, the split of user and item effects between biases and factor means).
    They assume priors with a mean shared by every row, so models with features run
    without them (and without the rescaling of the factor rows): slower mixing along
-   those directions, the same posterior.  With implicit terms they act on the effective
+   those directions, the same posterior.  So do models with a day context (rescaling
+   ``U`` and ``V`` would change ``(U + V) . D``).  With implicit terms they act on the effective
    factors ``U + s`` the likelihood reads, and the balance moves scale the implicit
    factors with their side.
 
@@ -80,6 +87,7 @@ import xarray as xr
 from pydantic import Field
 
 from bayesrec.errors import InputError
+from bayesrec.inference.gibbs.context import DayGibbs
 from bayesrec.inference.gibbs.features import FeatureGibbs
 from bayesrec.inference.gibbs.implicit import ImplicitGibbs
 from bayesrec.inference.gibbs.layout import (
@@ -106,6 +114,7 @@ from bayesrec.models.registry import build_model, model_info
 
 __all__ = [
     "HYPER_STEPS",
+    "DayGibbs",
     "FactorGibbs",
     "FactorLayout",
     "FeatureGibbs",
@@ -194,7 +203,8 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
     value_vars = [model.rvs_to_values[rv] for rv in gibbs_rvs]
     side_info = " and ".join(
         (["user_features/item_features"] if layout.features else [])
-        + (["implicit"] if layout.implicit else []))
+        + (["implicit"] if layout.implicit else [])
+        + (["context='day'"] if layout.context else []))
     if side_info and layout.ordinal:
         raise InputError(f"the gibbs method does not support {side_info} with "
                          f"likelihood={layout.likelihood!r} yet; use map, nuts or advi")
@@ -207,7 +217,9 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
     # model with features is sampled without them (slower mixing, the same posterior).
     # Implicit sums are part of the moves (the likelihood reads U + s; the balance moves
     # scale the implicit factors with their side)
-    moves = moves and not layout.features
+    # A day context is not part of the moves either (scaling U and V would change the
+    # days' interactions (U + V) . D): with one, they are off too
+    moves = moves and not layout.features and layout.context is None
     rescale = moves and layout.hierarchical and layout.centred
     if rescale:  # FactorGibbs also rescales the Cholesky factors
         value_vars += [model.rvs_to_values[model[f"{s}_factor_chol"]] for s in ("user", "item")]
@@ -217,6 +229,11 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
         implicit_rvs = [model[imp.key] for imp in layout.implicit.values()]
         gibbs_rvs += implicit_rvs
         specs.append((ImplicitGibbs, [model.rvs_to_values[rv] for rv in implicit_rvs],
+                      {"overrelax": overrelax}))
+    if layout.context is not None:  # the days, given the users' and items' rows
+        day_rvs = [model["day_factors"]] + ([model["day_bias"]] if layout.biases else [])
+        gibbs_rvs += day_rvs
+        specs.append((DayGibbs, [model.rvs_to_values[rv] for rv in day_rvs],
                       {"overrelax": overrelax}))
     if layout.ordinal:  # first: draws the latent ratings the other steps read
         ordinal_names = ["cutpoints"] + ([layout.user.bias, layout.item.bias]

@@ -174,11 +174,16 @@ class ImplicitGibbs(LayoutStep):
             other = "item" if side == "user" else "user"
             s, o = lay.side(side), lay.side(other)
             own, feats = lay.effective_factors(point, side), lay.effective_factors(point, other)
-            resid = residuals(s.indptr, s.other, s.rating, lay.offset(point),
-                              lay.bias_of(point, side), lay.bias_of(point, other), own, feats)
+            rated, other_bias = s.other, lay.bias_of(point, other)
+            day = lay.day_rows(point, side, feats)
+            if day is not None:  # per rating: Z_o + D_d multiplies W, e_d + Z_o . D_d is fixed
+                feats, other_bias = feats[rated] + day[0], other_bias[rated] + day[1]
+                rated = np.arange(len(rated), dtype=np.int64)
+            resid = residuals(s.indptr, rated, s.rating, lay.offset(point),
+                              lay.bias_of(point, side), other_bias, own, feats)
             y = np.asarray(point[imp.key], dtype=float)
             y = implicit_scan(
-                s.indptr, s.other, resid, feats, imp.weight, o.indptr, o.other, y,
+                s.indptr, rated, resid, feats, imp.weight, o.indptr, o.other, y,
                 1.0 / imp.sd**2, noise_prec, self.rng.standard_normal(y.shape), self.overrelax)
             # the same factors given W = U + M y (interweaving): U takes up what y gives
             point[imp.key] = y

@@ -61,6 +61,30 @@ class _Implicit:
 
 
 @dataclass(frozen=True)
+class _Context:
+    """The day of each rating as a context (``context="day"``): ``e_d + (U_u + V_i) . D_d``.
+
+    ``code`` is each training rating's day (observation order), ``indptr``/``order`` the
+    ratings grouped by day (CSR; the last day, ``"unseen"``, has none), ``side_code`` the
+    day of each rating in each side's grouping.  Priors ``D_d ~ N(0, factor_sd^2 I)`` and
+    ``e_d ~ N(0, bias_sd^2)`` (fixed sds).
+    """
+
+    factors: str  # point key of ``day_factors``
+    bias: str | None  # point key of ``day_bias``, or None (a model without biases)
+    code: np.ndarray
+    indptr: np.ndarray
+    order: np.ndarray
+    side_code: dict
+    factor_sd: float
+    bias_sd: float | None
+
+    @property
+    def n_days(self) -> int:
+        return len(self.indptr) - 1
+
+
+@dataclass(frozen=True)
 class FactorLayout:
     """The structure of a factor model that the Gibbs steps rely on.
 
@@ -100,6 +124,8 @@ class FactorLayout:
     features: dict = field(default_factory=dict)
     #: side -> its implicit-feedback sum (:class:`_Implicit`), for the sides that have one
     implicit: dict = field(default_factory=dict)
+    #: the day of each rating as a context (:class:`_Context`), or None
+    context: _Context | None = None
     # the last log-likelihood a step computed, and the point entries it was computed from
     loglik_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -118,6 +144,8 @@ class FactorLayout:
             keys += [f"{s}_factor_mean" for s in ("user", "item")]
             keys += [self.value_names[f"{s}_factor_chol"] for s in ("user", "item")]
         keys += [imp.key for imp in self.implicit.values()]
+        if self.context is not None:
+            keys += [k for k in (self.context.factors, self.context.bias) if k is not None]
         return tuple(keys)
 
     @property
@@ -244,6 +272,37 @@ class FactorLayout:
         factors = self.factors_of(point, side)
         extra = self.implicit_sum(point, side)
         return factors if extra is None else factors + extra
+
+    def day_values(self, point: dict) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, e)``: the days' factors (days, factor) and biases (zeros without biases)."""
+        ctx = self.context
+        factors = np.asarray(point[ctx.factors], dtype=float)
+        bias = (np.asarray(point[ctx.bias], dtype=float) if ctx.bias is not None
+                else np.zeros(ctx.n_days))
+        return factors, bias
+
+    def day_rows(self, point: dict, side: str,
+                 other_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per rating of the side's grouping, what the day adds: ``D_d`` to the other side's
+        row that multiplies this side's (effective) factors, and ``e_d + Z_o . D_d`` to the
+        rest of the mean (``Z`` = ``other_factors``); None without a day context."""
+        if self.context is None:
+            return None
+        factors, bias = self.day_values(point)
+        day = self.context.side_code[side]
+        rows = factors[day]
+        return rows, bias[day] + np.einsum("rk,rk->r", other_factors[self.side(side).other], rows)
+
+    def day_term(self, point: dict) -> np.ndarray | None:
+        """``e_d + (W_u + Z_i) . D_d`` of every training rating (observation order), with the
+        effective factors ``W``, ``Z``; None without a day context."""
+        if self.context is None:
+            return None
+        factors, bias = self.day_values(point)
+        day = self.context.code
+        both = (self.effective_factors(point, "user")[self.user_code]
+                + self.effective_factors(point, "item")[self.item_code])
+        return bias[day] + np.einsum("rk,rk->r", both, factors[day])
 
     def bias_of(self, point: dict, side: str) -> np.ndarray:
         s = self.side(side)
@@ -451,6 +510,7 @@ def layout_of(model: pm.Model, *, what: str = "the gibbs method",
         implicit={side: _implicit_of(model, sides[side], "item" if side == "user" else "user",
                                      sides["item" if side == "user" else "user"].n_rows)
                   for side in structure.implicit},
+        context=_context_of(model, sides, structure.biases) if structure.context else None,
     )
 
 
@@ -465,3 +525,21 @@ def _implicit_of(model: pm.Model, side: _Side, other: str, n_other: int) -> _Imp
     if mean != 0:
         raise InputError(f"the gibbs method expects a zero prior mean for {other}_implicit")
     return _Implicit(model.rvs_to_values[model[f"{other}_implicit"]].name, weight, matrix, sd)
+
+
+def _context_of(model: pm.Model, sides: dict, biases: bool) -> _Context:
+    """The day context of a model: the training ratings' days and the days' priors."""
+    code = np.asarray(model["day_idx"].get_value(), dtype=np.int64)
+    n_days = len(model.coords["day"])
+    indptr, order = csr_by(code, n_days, np.arange(len(code)))
+    mean, factor_sd = _prior(model, "day_factors", "NormalRV")
+    bias_sd = None
+    if biases:
+        bias_mean, bias_sd = _prior(model, "day_bias", "NormalRV")
+        mean = mean or bias_mean
+    if mean != 0:
+        raise InputError("the gibbs method expects zero prior means for day_factors and day_bias")
+    name = model.rvs_to_values
+    return _Context(name[model["day_factors"]].name,
+                    name[model["day_bias"]].name if biases else None, code, indptr, order,
+                    {side: code[s.order] for side, s in sides.items()}, factor_sd, bias_sd)

@@ -93,13 +93,20 @@ def log_likelihood(layout: FactorLayout, point: dict) -> float:
         return float(probit_level_log_probs(ordinal_eta(layout, point), layout.level_code,
                                             layout.cutpoints(point)).sum())
     total, total_sq = residual_moments(
-        layout.user_code, layout.item_code, layout.rating, layout.effective_factors(point, "user"),
+        layout.user_code, layout.item_code, _rating_less_day(layout, point),
+        layout.effective_factors(point, "user"),
         layout.effective_factors(point, "item"), layout.bias_of(point, "user"),
         layout.bias_of(point, "item"))
     n, offset = len(layout.rating), layout.offset(point)
     sigma = require_scale(layout.sigma(point), "noise sd")
     sse = max(total_sq - 2.0 * offset * total + n * offset**2, 0.0)
     return float(-0.5 * n * np.log(2 * np.pi * sigma**2) - sse / (2 * sigma**2))
+
+
+def _rating_less_day(layout: FactorLayout, point: dict) -> np.ndarray:
+    """The training ratings minus what their days add (the ratings without a day context)."""
+    term = layout.day_term(point)
+    return layout.rating if term is None else layout.rating - term
 
 
 def ordinal_eta(layout: FactorLayout, point: dict) -> np.ndarray:
@@ -121,7 +128,9 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
     given the other side's (centred) factors and biases, the offset and the noise sd.
     With an implicit-feedback sum ``s_r`` on this side the rows drawn are the effective
     ``U_r + s_r`` (prior mean shifted by ``s_r``; ``other_factors`` are the other side's
-    effective factors too).  Also used by :func:`bayesrec.inference.fold_in` for users the fit has not seen.
+    effective factors too).  With a day context each rating has its own "other row"
+    ``Z_o + D_d`` and ``base`` gains ``e_d + Z_o . D_d`` (``other`` is then the rating's
+    position).  Also used by :func:`bayesrec.inference.fold_in` for users the fit has not seen.
     """
     k = layout.n_factors
     mean, chol = layout.side_prior(point, side)
@@ -141,7 +150,16 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
         prior_prec[k, k] = 1.0 / require_scale(layout.bias_sd(point), "bias sd") ** 2
     prior_h = _feature_prior_h(layout, point, side, prior_prec, prior_h)
     s = layout.side(side)
-    return {"indptr": s.indptr, "other": s.other, "rating": s.rating,
+    other = s.other
+    day = layout.day_rows(point, side, other_factors)
+    if day is not None:  # one "other row" per rating: Z_o + D_d, and e_d + Z_o . D_d
+        if not layout.centred:
+            raise InputError("the gibbs method samples a non-centred model with a day context "
+                             "through its centred twin (bayesrec.inference.gibbs.run), not "
+                             "directly")
+        feats, base = feats[other] + day[0], base[other] + day[1]
+        other = np.arange(len(other), dtype=np.int64)
+    return {"indptr": s.indptr, "other": other, "rating": s.rating,
             "base": np.ascontiguousarray(base, dtype=np.float64),
             "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": layout.biases,
             "prior_prec": prior_prec, "prior_h": prior_h,
@@ -333,8 +351,9 @@ class FactorGibbs(LayoutStep):
                                                     offset, sigma)
         item_factors, item_bias = self._update_side(point, "item", user_factors, user_bias,
                                                     offset, sigma)
-        total, total_sq = residual_moments(lay.user_code, lay.item_code, lay.rating,
-                                           user_factors, item_factors, user_bias, item_bias)
+        total, total_sq = residual_moments(lay.user_code, lay.item_code,
+                                           _rating_less_day(lay, point), user_factors,
+                                           item_factors, user_bias, item_bias)
         n = len(lay.rating)
         if lay.has_offset:
             offset = self._draw_offset(total, n, sigma)
