@@ -244,14 +244,25 @@ history.round(4)
 # %% [markdown]
 # ## The benchmark
 #
-# `benchmarks/side_information.py` runs these models on the five folds u1..u5 beside myFM with the same information. Its record, when one exists:
+# `benchmarks/side_information.py` runs these models on MovieLens folds (u1..u5 by default) beside myFM with the same information, in one process. Its record (`benchmarks/results/side_information.json`), when one exists: the mean test RMSE over the folds it holds, and the largest split R-hat of bayesrec's per-draw test RMSE (converged means below 1.01).
 
 # %%
 import json
 from pathlib import Path
 
+from IPython.display import display
+
 record = Path("../benchmarks/results/side_information.json")
 if record.exists():
-    print(json.dumps(json.loads(record.read_text()).get("table"), indent=1)[:3000])
+    bench = json.loads(record.read_text())
+    print(f"folds: {', '.join(bench['folds_done'])}; created {bench['created_at']}")
+    table = pd.DataFrame({
+        name: {"bayesrec": row["bayesrec"].get("rmse"), "myFM": row["myfm"].get("rmse"),
+               "R-hat": row["bayesrec"].get("max_rhat_test_rmse"),
+               "converged": row["bayesrec"].get("converged"),
+               "seconds (bayesrec / myFM)": f"{row['bayesrec'].get('seconds', float('nan')):.0f}"
+                                            f" / {row['myfm'].get('seconds', float('nan')):.0f}"}
+        for name, row in bench["mean"].items()}).T
+    display(table.round(4))
 else:
     print("no record yet: benchmarks/side_information.py has not been run with this code")

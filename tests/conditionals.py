@@ -44,3 +44,15 @@ def assert_recorded_log_likelihood(model, fit, draws=(0, 4)) -> None:
         np.testing.assert_allclose(
             fit["sample_stats"]["training_log_likelihood"].isel(chain=0, draw=d), ll(point),
             rtol=1e-9)
+
+
+def assert_log_scale_density(logp, point, key, values, prior) -> None:
+    """The density of a learned ``log sd`` (point key ``key``) given its centred ``values``
+    that the Gibbs slice update targets is the model's along ``key``, up to a constant."""
+    from bayesrec.inference.gibbs.features import centred_scale_density
+
+    density = centred_scale_density(np.asarray(values), prior)
+    ts = float(point[key]) + np.array([-0.5, 0.0, 0.7])
+    model = [logp({**point, key: np.asarray(t)}) for t in ts]
+    np.testing.assert_allclose(np.diff(model), np.diff([density(t) for t in ts]), rtol=1e-8,
+                               atol=1e-8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ from bayesrec.errors import InputError
 from bayesrec.inference import fit, fold_in, load_fit, predict, recommend, save_fit
 from bayesrec.inference.record import _MODEL_CACHE
 from bayesrec.models import build_model
+from bayesrec.recommenders import make_recommender
 
 T0 = 874_724_710  # 1997-09-20 03:05:10 UTC
 N_DAYS = 20
@@ -31,6 +33,29 @@ def test_day_labels_are_utc_dates():
     assert day_codes(["1997-09-21", "2001-01-01", UNSEEN_DAY], days).tolist() == [2, 3, 3]
     with pytest.raises(InputError, match="Unix seconds"):
         day_labels(np.array(["yesterday"]))
+
+
+def test_day_labels_read_every_way_a_time_is_written():
+    """Numbers, datetime64, datetime objects (timezone-aware ones in UTC), ISO strings and
+    pandas' timezone-aware Series give the same UTC days; a missing time is None."""
+    want = ["1997-09-20", "1997-09-21"]
+    stamps = np.array([T0, T0 + 86_400])
+    east = datetime.timezone(datetime.timedelta(hours=5))
+    aware = [datetime.datetime.fromtimestamp(float(t), tz=east) for t in stamps]
+    assert day_labels(aware).tolist() == want  # 08:05 at +05:00 is 03:05 UTC
+    assert day_labels([a.replace(tzinfo=None) - datetime.timedelta(hours=5)
+                       for a in aware]).tolist() == want  # naive datetimes are UTC
+    assert day_labels(["1997-09-20T03:05:10Z", "1997-09-21"]).tolist() == want
+    series = pd.Series(pd.to_datetime(stamps, unit="s", utc=True)).dt.tz_convert("US/Eastern")
+    assert day_labels(series).tolist() == want
+    assert day_labels([T0, None]).tolist() == [want[0], None]
+    assert day_labels(np.array([np.nan, T0])).tolist() == [None, want[0]]
+    assert day_labels(np.array(["NaT", "1997-09-20"], dtype="datetime64[s]")).tolist() == [
+        None, want[0]]
+    with pytest.raises(InputError, match="milliseconds"):
+        day_labels(stamps * 1000)
+    with pytest.raises(InputError, match="no time"):
+        day_universe(np.array([T0, np.nan]))
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +145,38 @@ def test_unseen_days_and_missing_times_fall_back_to_the_population(day_map, plan
         warnings.simplefilter("error")  # the days are known: no warning
         known = predict(f, pairs=frame)
     assert not np.allclose(known["expected"].values, none["expected"].values)
+    # a missing time (NaN) among known ones: that pair alone falls back, with a warning
+    times = test.timestamp[:3].astype(float)
+    times[1] = np.nan
+    with pytest.warns(UserWarning, match="1 pair\\(s\\) without a time"):
+        mixed = predict(f, users=users, items=items, timestamps=times)
+    np.testing.assert_allclose(mixed["expected"].values[[0, 2]], known["expected"].values[[0, 2]])
+    np.testing.assert_allclose(mixed["expected"].values[1], none["expected"].values[1])
+
+
+def test_evaluation_scores_each_pair_on_its_own_day(day_map, planted):
+    """The recommender behind evaluate() and the CLI predicts a test split on its days: the
+    same numbers as predict(fit, pairs=test), without a warning (the days are known)."""
+    _, f = day_map
+    train, test, _ = planted
+    rec = make_recommender("pmf", "map", options={"n_factors": 5, "context": "day"},
+                           random_seed=1, progressbar=False).fit(train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scored = rec.predict_ratings(test)
+        direct = predict(f, pairs=test)
+    np.testing.assert_allclose(scored["expected"].values, direct["expected"].values,
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_models_without_a_day_ignore_times(planted):
+    train, test, _ = planted
+    f = fit(build_model("pmf", train, n_factors=3), "map", random_seed=1, progressbar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        odd = predict(f, users=test.user_ids[:3], items=test.item_ids[:3], timestamps=["x"])
+        plain = predict(f, users=test.user_ids[:3], items=test.item_ids[:3])
+    np.testing.assert_array_equal(odd["expected"].values, plain["expected"].values)
 
 
 def test_population_day_widens_a_posterior_prediction(planted):

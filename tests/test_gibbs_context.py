@@ -5,7 +5,12 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
-from conditionals import assert_recorded_log_likelihood, quadratic_fit, random_point
+from conditionals import (
+    assert_log_scale_density,
+    assert_recorded_log_likelihood,
+    quadratic_fit,
+    random_point,
+)
 
 from bayesrec.data.ratings import Ratings
 from bayesrec.data.simulate import simulate_ordinal_ratings, simulate_side_information
@@ -93,6 +98,25 @@ def test_user_and_item_rows_see_the_days(tiny, name):
                         [(f"{side}_factors", (row, 0)), (f"{side}_factors", (row, 1)),
                          (f"{side}_bias", row)],
                         None if shift is None else shift[row])
+
+
+def test_bpmf_learns_the_day_scales(tiny):
+    """BPMF's day sds are learned (Gamma priors): DayGibbs draws them, given the days, from
+    the model's conditional; PMF's stay fixed."""
+    model = _model("bpmf", tiny)
+    assert {"day_factor_sd", "day_bias_sd"} <= {rv.name for rv in model.free_RVs}
+    assert "day_factor_sd" not in _model("pmf", tiny).named_vars
+    logp = model.compile_logp()
+    point = random_point(model, np.random.default_rng(9))
+    step = next(s for s in gibbs_steps(model) if isinstance(s, DayGibbs))
+    ctx = step.layout.context
+    assert sorted(v.name for v in step.vars) == ["day_bias", "day_bias_sd_log__",
+                                                 "day_factor_sd_log__", "day_factors"]
+    for key, scale in ((ctx.factors, ctx.factor_sd), (ctx.bias, ctx.bias_sd)):
+        assert_log_scale_density(logp, point, scale.key, point[key], scale.prior)
+    step.rng = np.random.default_rng(3)
+    after, _ = step.step(point)
+    assert after[ctx.factor_sd.key] != point[ctx.factor_sd.key]
 
 
 def test_sweep_order_and_refusals(tiny):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pytest
-from conditionals import assert_recorded_log_likelihood, quadratic_fit, random_point
+from conditionals import (
+    assert_log_scale_density,
+    assert_recorded_log_likelihood,
+    quadratic_fit,
+    random_point,
+)
 
 from bayesrec.data.simulate import simulate_ordinal_ratings, simulate_side_information
 from bayesrec.errors import InputError
@@ -76,7 +81,7 @@ def test_implicit_scan_draws_each_factor_from_its_conditional(tiny, implicit):
         resid = residuals(s.indptr, s.other, s.rating, lay.offset(pt), lay.bias_of(pt, side),
                           lay.bias_of(pt, other), lay.effective_factors(pt, side), feats)
         return implicit_scan(s.indptr, s.other, resid, feats, imp.weight, o.indptr, o.other,
-                             pt[imp.key], 1 / imp.sd**2, 1 / lay.sigma(pt) ** 2, eps)
+                             pt[imp.key], 1 / imp.sd.of(pt)**2, 1 / lay.sigma(pt) ** 2, eps)
 
     y = np.asarray(point[imp.key])
     zero = scan(point, np.zeros_like(y))
@@ -115,7 +120,7 @@ def test_prior_scan_draws_from_the_conditional_given_the_effective_factors(tiny,
 
     def scan(eps):
         return prior_scan(lay.factors_of(point, "user") - mean, prec, imp.weight, o.indptr,
-                          o.other, y, 1 / imp.sd**2, eps)
+                          o.other, y, 1 / imp.sd.of(point)**2, eps)
 
     zero = scan(np.zeros_like(y))
     coords = [(imp.key, (0, 0)), (imp.key, (0, 1))]
@@ -130,6 +135,45 @@ def test_prior_scan_draws_from_the_conditional_given_the_effective_factors(tiny,
     np.testing.assert_allclose(root @ root.T, np.linalg.inv(want_prec), rtol=1e-6, atol=1e-10)
 
 
+def test_learned_implicit_scale_updates_follow_the_model(tiny):
+    """BPMF's learned scale ``s_y``: the density of ``log s_y`` given ``y`` that the slice
+    update uses, and the group move's density of ``c`` (``(s_y, y, U) -> (c s_y, c y,
+    W - c M y)``, times ``c^n`` from its Jacobian and the Haar measure), are the model's
+    log-density up to a constant."""
+    model = _model("bpmf", tiny, implicit="both", user_features="auto")
+    logp = model.compile_logp()
+    point = random_point(model, np.random.default_rng(8))
+    step = next(s for s in gibbs_steps(model) if isinstance(s, ImplicitGibbs))
+    lay = step.layout
+    for side in ("user", "item"):
+        imp = lay.implicit[side]
+        assert imp.sd.key == f"{'item' if side == 'user' else 'user'}_implicit_sd_log__"
+        y = np.asarray(point[imp.key])
+        assert_log_scale_density(logp, point, imp.sd.key, y, imp.sd.prior)
+        mean, _ = lay.side_prior(point, side)
+        features = lay.feature_mean(point, side)
+        mean = mean + (0.0 if features is None else features)
+        power, quad, lin = step.rescale_terms(point, side, mean)
+        effective = lay.effective_factors(point, side)
+        cs = np.array([0.5, 1.0, 1.6])
+
+        # the model's density is in log s_y (its Jacobian adds log c): with c^n from the
+        # move's Jacobian and 1/c from the Haar measure, (n - 1) log c
+        model_c = [logp({**point, imp.key: c * y, imp.sd.key: np.log(c * imp.sd.of(point)),
+                         lay.side(side).factors: effective - c * (imp.matrix @ y)})
+                   + (y.size - 1) * np.log(c) for c in cs]
+        ours = power * np.log(cs) - quad * cs**2 + lin * cs
+        np.testing.assert_allclose(np.diff(model_c), np.diff(ours), rtol=1e-8, atol=1e-8)
+    # the move keeps every expected rating
+    mu = model.compile_fn(model.replace_rvs_by_values([model["mu"]])[0],
+                          inputs=model.value_vars, on_unused_input="ignore")
+    after = dict(point)
+    step._rescale(after, "user", lay.side_prior(point, "user")[0]
+                  + lay.feature_mean(point, "user"))
+    assert after[lay.implicit["user"].sd.key] != point[lay.implicit["user"].sd.key]
+    np.testing.assert_allclose(mu(after), mu(point), rtol=1e-10, atol=1e-10)
+
+
 def test_sweep_order(tiny):
     """Implicit terms: rows, then the implicit factors, then the hyperparameters and the
     moves (which act on the effective factors); with features too, no moves (they assume
@@ -142,6 +186,10 @@ def test_sweep_order(tiny):
     step = next(s for s in gibbs_steps(_model("pmf", tiny, implicit="both"))
                 if isinstance(s, ImplicitGibbs))
     assert sorted(v.name for v in step.vars) == ["item_implicit", "user_implicit"]
+    step = next(s for s in gibbs_steps(_model("bpmf", tiny, implicit="both"))
+                if isinstance(s, ImplicitGibbs))  # BPMF learns the scales: the step draws them
+    assert sorted(v.name for v in step.vars) == ["item_implicit", "item_implicit_sd_log__",
+                                                 "user_implicit", "user_implicit_sd_log__"]
 
 
 @pytest.mark.parametrize("name", ["pmf", "bpmf"])

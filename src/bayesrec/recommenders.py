@@ -90,6 +90,15 @@ class BayesianRecommender(Recommender):
         self._require_fitted()
         return predict(self.fit_, users, items, model=self.model_, **kwargs)
 
+    def predict_ratings(self, test: Ratings) -> xr.Dataset:
+        """Predict the pairs of ``test``; a model with a day context predicts each on the
+        day of its timestamp (see :func:`~bayesrec.inference.predict`)."""
+        train = self._require_fitted()
+        times = {} if test.timestamp is None else {"timestamps": test.timestamp}
+        if train.same_universe(test):
+            return self.predict_codes(test.user, test.item, **times)
+        return self.predict(test.user_ids, test.item_ids, **times)
+
     def recommend(self, users, n: int = 10, *, exclude_rated: bool = True, by: str = "mean",
                   threshold: float | None = None, q: float | None = None,
                   **kwargs) -> xr.Dataset:

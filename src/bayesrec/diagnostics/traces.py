@@ -161,7 +161,8 @@ def rmse_trace(fit: xr.DataTree, train: Ratings | None = None, test: Ratings | N
             continue
         ucodes, icodes = _pair_codes(record, ratings, split)
         acc = RunningRMSE(ratings.rating, scale.low, scale.high)
-        with swapped_pairs(model, ucodes, icodes, day_codes_of(model, ratings.timestamp)):
+        dcodes = day_codes_of(model, ratings.timestamp, len(ucodes))
+        with swapped_pairs(model, ucodes, icodes, dcodes):
             for _, out in iter_draw_blocks(posterior, evaluator, n_pairs=len(ucodes),
                                            max_elements=max_elements):
                 acc.update(out["mu"])

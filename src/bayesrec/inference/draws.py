@@ -297,7 +297,7 @@ def evaluate_draws(fit: xr.DataTree, users=None, items=None, *, var_names=("mu",
         ucodes, icodes, dcodes = train.user, train.item, training_days(model)
     else:
         ucodes, icodes = train.user_codes_of(users), train.item_codes_of(items)
-        dcodes = day_codes_of(model, timestamps)
+        dcodes = day_codes_of(model, timestamps, len(ucodes))
         if len(ucodes) != len(icodes):
             raise InputError(f"mismatched lengths: {len(ucodes)} users and {len(icodes)} items")
     post = posterior_of(fit) if posterior is None else posterior

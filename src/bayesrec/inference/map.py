@@ -145,12 +145,13 @@ def _collapse_warning(report: xr.Dataset) -> None:
     kept = report["kept"].values
     gain, rms = report["factor_rmse_gain"].values[kept], report["factor_rms"].values[kept]
     if (gain < COLLAPSE_GAIN).all():
+        best = gain.max()
+        effect = (f"lower the training RMSE by only {best:.2g}" if best >= 0 else
+                  f"raise the training RMSE by {-best:.2g}")
         warnings.warn(
             f"MAP collapsed: at the optimum the factor matrices (RMS entry {rms.max():.2g}) "
-            f"lower the training RMSE by {gain.max():.2g} against the model without them (a "
-            "negative number: they raise it), so this point estimate predicts like a biases "
-            "model (or worse). A prior "
-            "that shrinks the factors harder than the data can pull them does this (few "
+            f"{effect} against the model without them, so this point estimate predicts like "
+            "a biases model (or worse). A prior that shrinks the factors harder than the data can pull them does this (few "
             "ratings, or the point_estimate preset): try a weaker factor prior (a larger "
             "factor sd in priors=, or without the preset), more restarts, or a posterior "
             "method (advi, nuts, gibbs).", FitWarning, stacklevel=4)

@@ -103,20 +103,15 @@ def pair_ids(users=None, items=None, pairs=None) -> tuple[np.ndarray, np.ndarray
     return users, items
 
 
-def pair_times(pairs=None, timestamps=None, n: int | None = None) -> np.ndarray | None:
+def pair_times(pairs=None, timestamps=None):
     """The times of the pairs asked for: ``timestamps=``, else those of ``pairs=`` (a
-    :class:`~bayesrec.data.Ratings`' timestamps, a DataFrame's ``timestamp`` column), or None."""
+    :class:`~bayesrec.data.Ratings`' timestamps, a DataFrame's ``timestamp`` column), or
+    None.  They are read (and checked) only by a model with a day context."""
     if timestamps is None and pairs is not None:
         if isinstance(pairs, Ratings):
             timestamps = pairs.timestamp
         elif isinstance(pairs, pd.DataFrame) and "timestamp" in pairs.columns:
             timestamps = pairs["timestamp"].to_numpy()
-    if timestamps is None:
-        return None
-    timestamps = np.asarray(timestamps)
-    if timestamps.ndim != 1 or (n is not None and len(timestamps) != n):
-        raise InputError(f"timestamps= must give one time per pair ({n}), got shape "
-                         f"{timestamps.shape}")
     return timestamps
 
 
@@ -339,11 +334,12 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
         all is predicted as the average of the population, with a warning.
     timestamps : array-like, optional
         For a model with a day context (``context="day"``): the time of each pair (Unix
-        seconds or datetime64); by default those of ``pairs=`` (a Ratings' timestamps,
-        a DataFrame's ``timestamp`` column).  A pair on a day the fit has not seen, or
-        without a time, is predicted with the population of days (the ``"unseen"`` day
-        slot, whose variables keep their prior), with a warning.  Other models ignore
-        times.
+        seconds, datetime64, ``datetime`` objects or ISO 8601 strings; timezone-aware
+        times count in UTC, see :func:`bayesrec.data.context.day_labels`); by default
+        those of ``pairs=`` (a Ratings' timestamps, a DataFrame's ``timestamp`` column).
+        A pair on a day the fit has not seen, or without a time (NaN, NaT or None), is
+        predicted with the population of days (the ``"unseen"`` day slot, whose
+        variables keep their prior), with a warning.  Other models ignore times.
 
     Returns
     -------
@@ -357,7 +353,7 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
     """
     record = FitRecord(fit)
     users, items = pair_ids(users, items, pairs)
-    times = pair_times(pairs, timestamps, len(users))
+    times = pair_times(pairs, timestamps)
     ucodes, icodes, new_users, new_items = _encode(record, users, items, unknown)
     seed = record.default_seed("predict") if random_seed is None else random_seed
     model = record.model(model)
@@ -371,7 +367,7 @@ def predict(fit: xr.DataTree, users=None, items=None, *, pairs=None,
                                            user_features, item_features)
         prob_draws = draws
         ucodes, icodes = extended.user_codes_of(users), extended.item_codes_of(items)
-    dcodes = day_codes_of(model, times)
+    dcodes = day_codes_of(model, times, len(users))
     categorical = "prob" in model.named_vars
     # A categorical model's level probabilities are its whole predictive distribution (and
     # its mu is their mean): without keep_draws, no rating needs to be drawn.

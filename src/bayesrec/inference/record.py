@@ -163,9 +163,10 @@ class swapped_pairs:
         return False
 
 
-def day_codes_of(model: pm.Model, times: np.ndarray | None, stacklevel: int = 3):
-    """The pairs' day codes for a model with a day context (None without one), with a
-    warning for pairs predicted on a day the fit has not seen (the population of days)."""
+def day_codes_of(model: pm.Model, times, n: int | None = None, stacklevel: int = 3):
+    """The day codes of ``n`` pairs at ``times`` for a model with a day context (None
+    without one: other models ignore times), with a warning for pairs predicted on a day
+    the fit has not seen or without a time (the population of days)."""
     if "day_idx" not in model.named_vars:
         return None
     days = list(model.coords["day"])
@@ -176,11 +177,21 @@ def day_codes_of(model: pm.Model, times: np.ndarray | None, stacklevel: int = 3)
                       "timestamps to use the days' own effects.", UserWarning,
                       stacklevel=stacklevel)
         return None
-    codes = day_codes(day_labels(times), days)
-    unseen = codes == len(days) - 1
+    times = np.asarray(times)
+    if times.ndim != 1 or (n is not None and len(times) != n):
+        raise InputError(f"timestamps= must give one time per pair ({n}), got shape "
+                         f"{times.shape}")
+    labels = day_labels(times)
+    codes = day_codes(labels, days)
+    missing = pd.isna(labels)
+    unseen = (codes == len(days) - 1) & ~missing
     if unseen.any():
-        n_days = len(pd.unique(day_labels(times)[unseen]))
+        n_days = len(pd.unique(labels[unseen]))
         warnings.warn(f"{int(unseen.sum())} pair(s) on {n_days} day(s) the fit has not seen: "
+                      "predicted with the population of days (the 'unseen' day, wider "
+                      "intervals)", UserWarning, stacklevel=stacklevel)
+    if missing.any():
+        warnings.warn(f"{int(missing.sum())} pair(s) without a time (NaN, NaT or None): "
                       "predicted with the population of days (the 'unseen' day, wider "
                       "intervals)", UserWarning, stacklevel=stacklevel)
     return codes

@@ -57,7 +57,8 @@ def bpmf_default_priors(scale: RatingScale) -> dict[str, float]:
     ``noise_sd = h`` and ``cutpoint_sd = 1`` (ordinal likelihoods, latent units); with
     side information ``feature_coef_scale = implicit_sd = 0.5 * sqrt(h / 2)`` and
     ``bias_feature_coef_scale = h / 4`` (see :mod:`bayesrec.models._side`); with a day
-    context ``day_factor_sd = 0.5 * sqrt(h / 2)`` and ``day_bias_sd = h / 4``.
+    context ``day_factor_sd = 0.5 * sqrt(h / 2)`` and ``day_bias_sd = h / 4`` (the prior
+    means of the learned scales).
     """
     h = scale.width / 2
     r = float(np.sqrt(h / 2))
@@ -233,16 +234,22 @@ def bpmf(
         non-centred), the biases' :math:`x_u^\top \beta_U`.  The Gibbs sampler
         fits it through the centred twin, with ``z = L^{-1} (U - \mu_U - X B_U)``.
     implicit : None, "user", "item" or "both"
-        As in :func:`~bayesrec.models.pmf.pmf`.
+        As in :func:`~bayesrec.models.pmf.pmf`, but each implicit block's prior sd is
+        learned, as the factors' are: ``item_implicit_sd`` (and ``user_implicit_sd``) ~
+        Gamma(2, 2 / ``implicit_sd``); non-centred, ``item_implicit = item_implicit_sd *
+        item_implicit_std``.  With a fixed sd the posterior of the implicit factors sat at
+        whatever scale was fixed (see :func:`bayesrec.models._side.implicit_sums`).  A
+        point estimate inflates a learned scale: fit this model by a posterior method.
     context : None or "day"
-        As in :func:`~bayesrec.models.pmf.pmf` (the day of each rating, with fixed prior
-        sds ``day_factor_sd`` and ``day_bias_sd``).
+        As in :func:`~bayesrec.models.pmf.pmf` (the day of each rating), with learned prior
+        sds ``day_factor_sd`` and ``day_bias_sd`` ~ Gamma(2, 2 / s), ``s`` the prior settings
+        of the same names.
     priors : dict, optional
         Override by name: ``mean_sd`` (:math:`s_\mu`), ``factor_sd_scale``
         (:math:`s_\Sigma`), ``lkj_eta`` (:math:`\eta`), ``bias_sd_scale`` (:math:`s_\tau`),
         ``offset_sd`` (:math:`s_m`), ``noise_sd`` (:math:`s_\sigma`),
-        ``feature_coef_scale``, ``bias_feature_coef_scale``, ``implicit_sd``
-        (side information), ``day_factor_sd``, ``day_bias_sd`` (a day context); defaults from
+        ``feature_coef_scale``, ``bias_feature_coef_scale``, ``implicit_sd`` (side
+        information; the prior mean of the implicit scales), ``day_factor_sd``, ``day_bias_sd`` (a day context); defaults from
         :func:`bpmf_default_priors`.
 
     Returns
@@ -277,11 +284,12 @@ def bpmf(
                           feature_mean(side, "user"))
         V = _factor_block("item", "item", n_factors, p, parameterisation,
                           feature_mean(side, "item"))
-        sums = implicit_sums(ratings, implicit, n_factors, p)
+        sums = implicit_sums(ratings, implicit, n_factors, p, learned=True,
+                             centred=parameterisation == "centered")
         U, V = with_implicit(U, sums, "user"), with_implicit(V, sums, "item")
         rows = U[user_idx], V[item_idx]
         eta = (rows[0] * rows[1]).sum(axis=-1)
-        day = day_context(ratings, context, biases=biases, p=p)
+        day = day_context(ratings, context, biases=biases, p=p, learned=True)
         if day is not None:
             eta = eta + day(*rows)
         if biases:

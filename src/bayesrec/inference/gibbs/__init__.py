@@ -200,6 +200,7 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
     if layout.ordinal:
         names.append("cutpoints")
     gibbs_rvs = [model[n] for n in names]
+    by_value = {value.name: rv for rv, value in model.rvs_to_values.items()}
     value_vars = [model.rvs_to_values[rv] for rv in gibbs_rvs]
     side_info = " and ".join(
         (["user_features/item_features"] if layout.features else [])
@@ -227,11 +228,15 @@ def gibbs_steps(model: pm.Model, *, hyper: str = _DEFAULTS.hyper,
                                         "overrelax": overrelax})]
     if layout.implicit:  # right after the rows, given them
         implicit_rvs = [model[imp.key] for imp in layout.implicit.values()]
+        implicit_rvs += [by_value[imp.sd.key] for imp in layout.implicit.values()
+                         if imp.sd.key is not None]
         gibbs_rvs += implicit_rvs
         specs.append((ImplicitGibbs, [model.rvs_to_values[rv] for rv in implicit_rvs],
                       {"overrelax": overrelax}))
     if layout.context is not None:  # the days, given the users' and items' rows
         day_rvs = [model["day_factors"]] + ([model["day_bias"]] if layout.biases else [])
+        day_rvs += [by_value[sc.key] for sc in (layout.context.factor_sd, layout.context.bias_sd)
+                    if sc is not None and sc.key is not None]
         gibbs_rvs += day_rvs
         specs.append((DayGibbs, [model.rvs_to_values[rv] for rv in day_rvs],
                       {"overrelax": overrelax}))
@@ -324,7 +329,8 @@ def _sample(model: pm.Model, opts: dict, random_seed: int, progressbar: bool) ->
 def _non_centred(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
     """Draws of the centred twin as draws of the non-centred ``model``: the standardised
     factors ``z = L^{-1} (U - mu)`` of each side added (``z = L^{-1} (U - mu - X B)``
-    with side features), in the model's variable order."""
+    with side features), and the standardised implicit factors ``y / s_y``, in the model's
+    variable order."""
     out = posterior.copy()
     for side in ("user", "item"):
         factors = posterior[f"{side}_factors"].transpose("chain", "draw", side, "factor").values
@@ -347,6 +353,10 @@ def _non_centred(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
                 dev = factors[c, block] - mean[c, block, None, :]
                 z[c, block] = np.linalg.solve(chol[c, block, None], dev[..., None])[..., 0]
         out[f"{side}_factors_std"] = (("chain", "draw", side, "factor"), z)
+    for side in ("user", "item"):  # learned implicit scales: y = s_y * y_std
+        if f"{side}_implicit_std" in model.named_vars:
+            out[f"{side}_implicit_std"] = (posterior[f"{side}_implicit"]
+                                           / posterior[f"{side}_implicit_sd"])
     names = [n for n in stored_var_names(model) if n in out]
     missing = sorted(set(stored_var_names(model)) - set(names))
     if missing:

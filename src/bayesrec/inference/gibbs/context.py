@@ -17,7 +17,7 @@ everything else they are independent Gaussians,
 (:func:`~bayesrec.inference.gibbs.kernels.draw_rows`, one "other row" per rating) and
 over-relaxed like the users' and items' rows.  The ``"unseen"`` day has no rating: its
 row is a draw from the prior.  The users' and items' rows see the days through
-:meth:`~bayesrec.inference.gibbs.layout.FactorLayout.day_rows` (each rating's other row
+:meth:`~bayesrec.inference.gibbs.layout.FactorLayout.rating_rows` (each rating's other row
 becomes ``Z_i + D_d``).
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayesrec.inference.gibbs.features import draw_log_scale
 from bayesrec.inference.gibbs.kernels import draw_rows
 from bayesrec.inference.gibbs.steps import LayoutStep, log_likelihood, require_scale
 
@@ -51,9 +52,9 @@ class DayGibbs(LayoutStep):
                 + lay.bias_of(point, "item")[lay.item_code] + np.einsum("rk,rk->r", users, items))
         dim = k + (1 if ctx.bias is not None else 0)
         prior_prec = np.zeros((dim, dim))
-        prior_prec[:k, :k] = np.eye(k) / ctx.factor_sd**2
+        prior_prec[:k, :k] = np.eye(k) / ctx.factor_sd.of(point)**2
         if ctx.bias is not None:
-            prior_prec[k, k] = 1.0 / ctx.bias_sd**2
+            prior_prec[k, k] = 1.0 / ctx.bias_sd.of(point)**2
         order = ctx.order
         return {"indptr": ctx.indptr, "other": np.arange(len(order), dtype=np.int64),
                 "rating": np.ascontiguousarray(lay.rating[order]),
@@ -75,7 +76,7 @@ class DayGibbs(LayoutStep):
         rated = np.diff(ctx.indptr) > 0  # the unseen day has no rating: it does not move
         groups = []
         if ctx.bias is not None:
-            groups.append((ctx.bias, rated, np.zeros(ctx.n_days), ctx.bias_sd))
+            groups.append((ctx.bias, rated, np.zeros(ctx.n_days), ctx.bias_sd.of(point)))
         tau = lay.bias_sd(point)
         for side in ("user", "item"):
             s = lay.side(side)
@@ -103,6 +104,10 @@ class DayGibbs(LayoutStep):
         point[ctx.factors] = theta[:, :k].copy()
         if ctx.bias is not None:
             point[ctx.bias] = theta[:, k].copy()
+        for key, scale in ((ctx.factors, ctx.factor_sd), (ctx.bias, ctx.bias_sd)):
+            if scale is not None and scale.key is not None:  # BPMF's learned sds, given the days
+                point[scale.key] = np.asarray(draw_log_scale(
+                    self.rng, np.asarray(point[key]), scale.prior, scale.of(point)))
         if lay.has_offset:
             self.translate(point)
         loglik = log_likelihood(lay, point) if self.report_log_likelihood else None

@@ -70,6 +70,14 @@ def centred_scale_density(coefs: np.ndarray, prior):
     return logf
 
 
+def draw_log_scale(rng: np.random.Generator, values: np.ndarray, prior, scale: float) -> float:
+    """One exact slice update of ``log lambda`` given centred ``values ~ N(0, lambda^2)``
+    (:func:`centred_scale_density`), from the current ``scale``; the Laplace sd as width."""
+    curv = scale / prior.b + 2 * float(np.sum(values**2)) / scale**2
+    return slice_1d(rng, centred_scale_density(values, prior), float(np.log(scale)),
+                    width=1.0 / np.sqrt(max(curv, 1e-3)))
+
+
 class FeatureGibbs(LayoutStep):
     """Exact updates of each featured side's coefficients and their scales (module doc)."""
 
@@ -118,10 +126,6 @@ class FeatureGibbs(LayoutStep):
         scale = draw_scale(self.rng, *scale_terms(x, y, prec_rows, coef, prior), scale)
         # 3. lambda | B = lambda Z, in x = log lambda
         coefs = scale * coef
-        logf = centred_scale_density(coefs, prior)
-        sum_sq = float(np.sum(coefs**2))
-        curv = scale / prior.b + 2 * sum_sq / scale**2
-        log_scale = slice_1d(self.rng, logf, float(np.log(scale)),
-                             width=1.0 / np.sqrt(max(curv, 1e-3)))
+        log_scale = draw_log_scale(self.rng, coefs, prior, scale)
         point[coef_key] = coefs / np.exp(log_scale)
         point[sd_key] = np.asarray(log_scale)

@@ -31,6 +31,19 @@ scan is followed by a second one in the other parameterisation (interweaving, Yu
 ``U_u ~ N(m_u, Lambda^-1)`` and ``y_j ~ N(0, s_y^2 I)`` involve ``y``: the same scan with
 ``A_u = Lambda`` and ``c_u = Lambda (U_u - m_u)`` (:func:`prior_scan`), no pass over the
 ratings.  Both are exact Gibbs updates, so the posterior stays invariant.
+
+BPMF learns the scale ``s_y ~ Gamma(a, scale b)`` (``item_implicit_sd``).  After the scans,
+``log s_y`` given ``y`` gets one slice update
+(:func:`~bayesrec.inference.gibbs.features.draw_log_scale`).  Given ``y``, ``s_y``
+can only move by about ``s_y / sqrt(2 n)`` (``n`` entries of ``y``), and ``y`` given
+``s_y`` stays near that scale when the data say little about each ``y_j``: the two
+alone crawl.  So a group move follows (Liu & Sabatti 2000): ``(s_y, y, U) -> (c s_y, c
+y, W - c M y)``, which keeps ``W`` and so the likelihood.  Its Jacobian is ``c^(n+1)``;
+with the Haar measure ``dc / c`` the ``c^n`` cancels the ``y`` prior's ``c^-n``, leaving
+``c^(a-1) exp(-c s_y / b)`` times the rows' prior at ``U = W - c M y``, Gaussian in
+``c``: ``c^(a-1) exp(-quad c^2 + lin c)`` with ``quad = |L^-1 M y|^2 / 2`` and ``lin =
+<L^-1 M y, L^-1 (W - m)> - s_y / b`` (summed over rows; :meth:`ImplicitGibbs.rescale_terms`),
+one slice update from ``c = 1`` (:func:`~bayesrec.inference.gibbs.kernels.draw_scale`).
 """
 
 from __future__ import annotations
@@ -38,7 +51,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from bayesrec.inference.gibbs.kernels import _FASTMATH, cholesky_forward, residuals
+from bayesrec.inference.gibbs.features import draw_log_scale
+from bayesrec.inference.gibbs.kernels import (
+    _FASTMATH,
+    cholesky_forward,
+    draw_scale,
+    residuals,
+)
 from bayesrec.inference.gibbs.steps import LayoutStep, require_scale
 
 __all__ = ["ImplicitGibbs", "implicit_scan", "prior_scan"]
@@ -174,17 +193,15 @@ class ImplicitGibbs(LayoutStep):
             other = "item" if side == "user" else "user"
             s, o = lay.side(side), lay.side(other)
             own, feats = lay.effective_factors(point, side), lay.effective_factors(point, other)
-            rated, other_bias = s.other, lay.bias_of(point, other)
-            day = lay.day_rows(point, side, feats)
-            if day is not None:  # per rating: Z_o + D_d multiplies W, e_d + Z_o . D_d is fixed
-                feats, other_bias = feats[rated] + day[0], other_bias[rated] + day[1]
-                rated = np.arange(len(rated), dtype=np.int64)
+            # with a day context, per rating: Z_o + D_d multiplies W, e_d + Z_o . D_d is fixed
+            rated, feats, other_bias = lay.rating_rows(point, side, feats,
+                                                       lay.bias_of(point, other))
             resid = residuals(s.indptr, rated, s.rating, lay.offset(point),
                               lay.bias_of(point, side), other_bias, own, feats)
-            y = np.asarray(point[imp.key], dtype=float)
+            y, prior_prec = np.asarray(point[imp.key], dtype=float), 1.0 / imp.sd.of(point)**2
             y = implicit_scan(
                 s.indptr, rated, resid, feats, imp.weight, o.indptr, o.other, y,
-                1.0 / imp.sd**2, noise_prec, self.rng.standard_normal(y.shape), self.overrelax)
+                prior_prec, noise_prec, self.rng.standard_normal(y.shape), self.overrelax)
             # the same factors given W = U + M y (interweaving): U takes up what y gives
             point[imp.key] = y
             effective = lay.effective_factors(point, side)
@@ -194,8 +211,41 @@ class ImplicitGibbs(LayoutStep):
                 mean = mean + features
             chol_inv = np.linalg.inv(chol)
             y = prior_scan(lay.factors_of(point, side) - mean, chol_inv.T @ chol_inv,
-                           imp.weight, o.indptr, o.other, y, 1.0 / imp.sd**2,
+                           imp.weight, o.indptr, o.other, y, prior_prec,
                            self.rng.standard_normal(y.shape), self.overrelax)
             point[imp.key] = y
             point[s.factors] = effective - imp.matrix @ y
+            if imp.sd.key is not None:  # the learned scale given y, then with W held
+                point[imp.sd.key] = np.asarray(draw_log_scale(self.rng, y, imp.sd.prior,
+                                                              imp.sd.of(point)))
+                self._rescale(point, side, mean)
         return point, self._stats(point, {})
+
+    def rescale_terms(self, point: dict, side: str, mean: np.ndarray):
+        """``(power, quad, lin)`` of the group move's density ``c^power exp(-quad c^2 + lin
+        c)`` (module doc), for the side's implicit block at ``point``; ``mean`` is the rows'
+        prior mean (with its feature part).  None when the sums are all zero."""
+        lay, imp = self.layout, self.layout.implicit[side]
+        y, sd = np.asarray(point[imp.key], dtype=float), imp.sd.of(point)
+        _, chol = lay.side_prior(point, side)
+        chol_inv = np.linalg.inv(chol)
+        spread = (imp.matrix @ y) @ chol_inv.T  # the sums in the rows' whitened prior
+        quad = 0.5 * float(np.sum(spread**2))
+        if quad <= 0:
+            return None
+        centred = (lay.effective_factors(point, side) - mean) @ chol_inv.T
+        prior = imp.sd.prior
+        return prior.a - 1, quad, float(np.sum(spread * centred)) - sd / prior.b
+
+    def _rescale(self, point: dict, side: str, mean: np.ndarray) -> None:
+        """The group move ``(s_y, y, U) -> (c s_y, c y, W - c M y)``, one slice update of
+        ``c`` from 1 (module doc)."""
+        terms = self.rescale_terms(point, side, mean)
+        if terms is None:
+            return
+        lay, imp = self.layout, self.layout.implicit[side]
+        c = draw_scale(self.rng, *terms, 1.0)
+        effective = lay.effective_factors(point, side)
+        point[imp.key] = c * np.asarray(point[imp.key], dtype=float)
+        point[imp.sd.key] = np.asarray(np.log(c * imp.sd.of(point)))
+        point[lay.side(side).factors] = effective - imp.matrix @ point[imp.key]

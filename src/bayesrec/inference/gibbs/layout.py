@@ -49,6 +49,20 @@ class _Side:
 
 
 @dataclass(frozen=True)
+class Scale:
+    """The prior sd of a block ``N(0, sd^2)``: a fixed ``value``, or learned (BPMF): the
+    point key ``key`` of its log and its Gamma ``prior``."""
+
+    value: float | None = None
+    key: str | None = None
+    prior: SdPrior | None = None
+
+    def of(self, point: dict) -> float:
+        """The sd at ``point``."""
+        return self.value if self.key is None else float(np.exp(point[self.key]))
+
+
+@dataclass(frozen=True)
 class _Implicit:
     """A side's implicit-feedback sum ``S = M y``: ``M`` (rows x other rows) has
     ``|N(r)|^{-1/2}`` at each training pair (``N(r)`` the other-side rows ``r`` rated), ``y``
@@ -57,7 +71,7 @@ class _Implicit:
     key: str  # ``item_implicit`` for the user side's sum, ``user_implicit`` for the item side's
     weight: np.ndarray  # |N(r)|^{-1/2} of each row (1 for rows without ratings: a zero sum)
     matrix: sp.csr_matrix
-    sd: float
+    sd: Scale
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,7 @@ class _Context:
     ``code`` is each training rating's day (observation order), ``indptr``/``order`` the
     ratings grouped by day (CSR; the last day, ``"unseen"``, has none), ``side_code`` the
     day of each rating in each side's grouping.  Priors ``D_d ~ N(0, factor_sd^2 I)`` and
-    ``e_d ~ N(0, bias_sd^2)`` (fixed sds).
+    ``e_d ~ N(0, bias_sd^2)`` (fixed sds in PMF, learned in BPMF).
     """
 
     factors: str  # point key of ``day_factors``
@@ -76,8 +90,8 @@ class _Context:
     indptr: np.ndarray
     order: np.ndarray
     side_code: dict
-    factor_sd: float
-    bias_sd: float | None
+    factor_sd: Scale
+    bias_sd: Scale | None
 
     @property
     def n_days(self) -> int:
@@ -144,9 +158,18 @@ class FactorLayout:
             keys += [f"{s}_factor_mean" for s in ("user", "item")]
             keys += [self.value_names[f"{s}_factor_chol"] for s in ("user", "item")]
         keys += [imp.key for imp in self.implicit.values()]
+        keys += self.learned_scales
         if self.context is not None:
             keys += [k for k in (self.context.factors, self.context.bias) if k is not None]
         return tuple(keys)
+
+    @property
+    def learned_scales(self) -> list[str]:
+        """Point keys of the learned sds of the implicit factors and the days."""
+        scales = [imp.sd for imp in self.implicit.values()]
+        if self.context is not None:
+            scales += [self.context.factor_sd, self.context.bias_sd]
+        return [sc.key for sc in scales if sc is not None and sc.key is not None]
 
     @property
     def ordinal(self) -> bool:
@@ -281,17 +304,23 @@ class FactorLayout:
                 else np.zeros(ctx.n_days))
         return factors, bias
 
-    def day_rows(self, point: dict, side: str,
-                 other_factors: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per rating of the side's grouping, what the day adds: ``D_d`` to the other side's
-        row that multiplies this side's (effective) factors, and ``e_d + Z_o . D_d`` to the
-        rest of the mean (``Z`` = ``other_factors``); None without a day context."""
+    def rating_rows(self, point: dict, side: str, feats: np.ndarray,
+                    base: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(other, feats, base)`` for the side's rows: the index of each rating's "other
+        row" (in the side's grouping), the rows that multiply this side's (effective)
+        factors and what the rest of the mean adds, from the other side's ``feats`` and
+        ``base``, one row each.  Without a day context they are returned as given (``other``
+        indexes them); with one, each rating gets its own row ``Z_o + D_d`` and base
+        ``base_o + e_d + Z_o . D_d`` (``other`` is then the rating's position)."""
+        other = self.side(side).other
         if self.context is None:
-            return None
+            return other, feats, base
         factors, bias = self.day_values(point)
         day = self.context.side_code[side]
         rows = factors[day]
-        return rows, bias[day] + np.einsum("rk,rk->r", other_factors[self.side(side).other], rows)
+        feats = feats[other]
+        return (np.arange(len(other), dtype=np.int64), feats + rows,
+                base[other] + bias[day] + np.einsum("rk,rk->r", feats, rows))
 
     def day_term(self, point: dict) -> np.ndarray | None:
         """``e_d + (W_u + Z_i) . D_d`` of every training rating (observation order), with the
@@ -514,6 +543,21 @@ def layout_of(model: pm.Model, *, what: str = "the gibbs method",
     )
 
 
+def _scale_of(model: pm.Model, name: str, sd_name: str) -> Scale:
+    """The prior sd of ``name ~ N(0, sd^2)``: learned when the model has ``sd_name`` (a
+    Gamma), else fixed."""
+    if sd_name in model.named_vars:
+        mean = _prior(model, name, "NormalRV", params=slice(0, 1))[0]
+        scale = Scale(key=model.rvs_to_values[model[sd_name]].name,
+                      prior=SdPrior("gamma", *_prior(model, sd_name, "GammaRV")))
+    else:
+        mean, sd = _prior(model, name, "NormalRV")
+        scale = Scale(value=sd)
+    if mean != 0:
+        raise InputError(f"the gibbs method expects a zero prior mean for {name}")
+    return scale
+
+
 def _implicit_of(model: pm.Model, side: _Side, other: str, n_other: int) -> _Implicit:
     """The side's implicit sum over its training pairs (the sets ``N(r)`` the factory used:
     every rating of row ``r``, repeats counted, as its scatter-add does)."""
@@ -521,10 +565,14 @@ def _implicit_of(model: pm.Model, side: _Side, other: str, n_other: int) -> _Imp
     weight = 1.0 / np.sqrt(np.maximum(counts, 1))
     matrix = sp.csr_matrix((np.repeat(weight, counts), side.other, side.indptr),
                            shape=(side.n_rows, n_other))
-    mean, sd = _prior(model, f"{other}_implicit", "NormalRV")
-    if mean != 0:
-        raise InputError(f"the gibbs method expects a zero prior mean for {other}_implicit")
-    return _Implicit(model.rvs_to_values[model[f"{other}_implicit"]].name, weight, matrix, sd)
+    name = f"{other}_implicit"
+    if model[name] not in model.free_RVs:
+        raise InputError("the gibbs method samples a non-centred model with implicit terms "
+                         "through its centred twin: use fit(model, 'gibbs') "
+                         "(bayesrec.inference.gibbs.run)")
+    sd = _scale_of(model, name, f"{other}_implicit_sd")
+    key = model.rvs_to_values[model[name]].name
+    return _Implicit(key, weight, matrix, sd)
 
 
 def _context_of(model: pm.Model, sides: dict, biases: bool) -> _Context:
@@ -532,13 +580,8 @@ def _context_of(model: pm.Model, sides: dict, biases: bool) -> _Context:
     code = np.asarray(model["day_idx"].get_value(), dtype=np.int64)
     n_days = len(model.coords["day"])
     indptr, order = csr_by(code, n_days, np.arange(len(code)))
-    mean, factor_sd = _prior(model, "day_factors", "NormalRV")
-    bias_sd = None
-    if biases:
-        bias_mean, bias_sd = _prior(model, "day_bias", "NormalRV")
-        mean = mean or bias_mean
-    if mean != 0:
-        raise InputError("the gibbs method expects zero prior means for day_factors and day_bias")
+    factor_sd = _scale_of(model, "day_factors", "day_factor_sd")
+    bias_sd = _scale_of(model, "day_bias", "day_bias_sd") if biases else None
     name = model.rvs_to_values
     return _Context(name[model["day_factors"]].name,
                     name[model["day_bias"]].name if biases else None, code, indptr, order,

@@ -139,7 +139,7 @@ class ScaleMoves(LayoutStep):
                 out.append((0, 0.0))
                 continue
             y = np.asarray(point[imp.key], dtype=float)
-            out.append((y.shape[0], (y**2).sum(axis=0) / (2 * imp.sd**2)))
+            out.append((y.shape[0], (y**2).sum(axis=0) / (2 * imp.sd.of(point)**2)))
         return out[0], out[1]
 
     def _scale_implicit(self, point: dict, scale: np.ndarray) -> None:

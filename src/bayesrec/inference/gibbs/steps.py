@@ -150,15 +150,7 @@ def conditional_inputs(layout: FactorLayout, point: dict, side: str,
         prior_prec[k, k] = 1.0 / require_scale(layout.bias_sd(point), "bias sd") ** 2
     prior_h = _feature_prior_h(layout, point, side, prior_prec, prior_h)
     s = layout.side(side)
-    other = s.other
-    day = layout.day_rows(point, side, other_factors)
-    if day is not None:  # one "other row" per rating: Z_o + D_d, and e_d + Z_o . D_d
-        if not layout.centred:
-            raise InputError("the gibbs method samples a non-centred model with a day context "
-                             "through its centred twin (bayesrec.inference.gibbs.run), not "
-                             "directly")
-        feats, base = feats[other] + day[0], base[other] + day[1]
-        other = np.arange(len(other), dtype=np.int64)
+    other, feats, base = layout.rating_rows(point, side, feats, base)
     return {"indptr": s.indptr, "other": other, "rating": s.rating,
             "base": np.ascontiguousarray(base, dtype=np.float64),
             "feats": np.ascontiguousarray(feats, dtype=np.float64), "bias": layout.biases,
