@@ -229,8 +229,9 @@ def implicit_sums(ratings: Ratings, implicit: str | None, n_factors: int, p: dic
     setting ``implicit_sd`` (as SVD++'s ridge penalty).  With ``learned=True`` (BPMF) each
     block has its own learned scale ``item_implicit_sd`` / ``user_implicit_sd`` ~
     Gamma(2, 2 / ``implicit_sd``) (as a factorisation machine learns a variance per
-    group of columns); ``centred=False`` writes ``y = s_y * y_std``.  Why: on MovieLens
-    u1 the posterior of the ``y`` stays at the prior scale (RMS 0.20 under a fixed sd
+    group of columns); ``centred=False`` writes ``y = s_y * y_std``.  Why: with the
+    fixed sd (commit cc3e00b), on MovieLens u1, the posterior of the ``y`` stayed at the
+    prior scale (RMS 0.20 under a fixed sd
     0.2, 0.89 under 1.0), and BPMF-by-Gibbs' test RMSE with ``implicit="both"`` went from
     0.8878 (sd 0.2) through 0.8927 (0.5, the default) to 0.9163 (1.0): the fixed setting
     decided the fit.  Point estimates are another matter: centred, MAP collapses a
