@@ -52,8 +52,13 @@ def test_day_labels_read_every_way_a_time_is_written():
     assert day_labels(np.array([np.nan, T0])).tolist() == [None, want[0]]
     assert day_labels(np.array(["NaT", "1997-09-20"], dtype="datetime64[s]")).tolist() == [
         None, want[0]]
+    assert day_labels([np.datetime64("NaT")]).tolist() == [None]  # NaT without a unit
     with pytest.raises(InputError, match="milliseconds"):
         day_labels(stamps * 1000)
+    with pytest.raises(InputError, match="mix numbers"):  # pandas would read T0 as nanoseconds
+        day_labels([T0, aware[0]])
+    with pytest.raises(InputError, match="could not read '874724710'"):
+        day_labels([str(T0)])
     with pytest.raises(InputError, match="no time"):
         day_universe(np.array([T0, np.nan]))
 
@@ -206,7 +211,7 @@ def test_refusals_in_plain_words(planted, day_map):
     train, _, _ = planted
     plain = Ratings(user=train.user, item=train.item, rating=train.rating, users=train.users,
                     items=train.items, scale=train.scale)
-    with pytest.raises(InputError, match="no timestamps"):
+    with pytest.raises(InputError, match="needs the time of each rating, but these ratings have none"):
         build_model("pmf", plain, context="day")
     with pytest.raises(InputError, match="context must be one of"):
         build_model("bpmf", train, context="week")

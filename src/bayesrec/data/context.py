@@ -36,9 +36,14 @@ def _utc_stamps(values: np.ndarray) -> pd.DatetimeIndex:
     """Timestamps as UTC datetimes (NaT where a time is missing: NaN, NaT or None)."""
     if values.dtype.kind == "O":
         present = values[~pd.isna(values)]
-        if len(present) and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                                for v in present):
+        numeric = [isinstance(v, numbers.Real) and not isinstance(v, bool) for v in present]
+        if len(present) and all(numeric):
             values = np.where(pd.isna(values), np.nan, values).astype(np.float64)
+        elif any(numeric):  # pandas would read the numbers as nanoseconds
+            raise InputError("timestamps mix numbers (Unix seconds) with dates or strings; give "
+                             "them all in one form")
+    if values.dtype.kind == "M" and np.datetime_data(values.dtype)[0] == "generic":
+        values = values.astype("datetime64[s]")  # only NaT has no unit
     if values.dtype.kind == "M":
         return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
     if values.dtype.kind in "iuf":
@@ -56,12 +61,21 @@ def _utc_stamps(values: np.ndarray) -> pd.DatetimeIndex:
         try:
             return pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601"))
         except (TypeError, ValueError) as err:
+            bad = next((v for v in values if not _readable(v)), values[0])
             raise InputError(
-                "a day context needs timestamps as Unix seconds (numbers), datetime64 values, "
-                "datetime objects (timezone-aware ones are converted to UTC) or ISO 8601 "
-                f"strings; could not read these ({str(err).splitlines()[0]})") from err
+                "a day context needs timestamps as Unix seconds (numbers, not strings), "
+                "datetime64 values, datetime objects (timezone-aware ones are converted to "
+                f"UTC) or ISO 8601 strings; could not read '{bad}'") from err
     raise InputError("a day context needs timestamps as Unix seconds (numbers) or "
                      f"datetime64 values, got dtype {values.dtype}")
+
+
+def _readable(value) -> bool:
+    try:
+        pd.to_datetime([value], utc=True, format="ISO8601")
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def day_labels(timestamps) -> np.ndarray:

@@ -284,9 +284,10 @@ def day_context(ratings: Ratings, context: str | None, *, biases: bool, p: dict,
     if context is None:
         return None
     if ratings.timestamp is None:
-        raise InputError("context='day' needs the day of each rating, but these ratings have "
-                         "no timestamps; build them with timestamps= (Unix seconds or "
-                         "datetime64)")
+        raise InputError("context='day' needs the time of each rating, but these ratings have "
+                         "none: give them timestamps (Ratings.from_arrays(timestamps=...), or a "
+                         "'timestamp' column of the DataFrame or file) as Unix seconds, "
+                         "datetime64, datetime objects or ISO 8601 strings")
     days = day_universe(ratings.timestamp)
     pm.modelcontext(None).add_coord("day", days)
     day_idx = pm.Data("day_idx", day_codes(day_labels(ratings.timestamp), days), dims="obs")

@@ -239,7 +239,9 @@ def bpmf(
         Gamma(2, 2 / ``implicit_sd``); non-centred, ``item_implicit = item_implicit_sd *
         item_implicit_std``.  With a fixed sd the posterior of the implicit factors sat at
         whatever scale was fixed (see :func:`bayesrec.models._side.implicit_sums`).  A
-        point estimate inflates a learned scale: fit this model by a posterior method.
+        point estimate (MAP) degenerates with learned scales (on simulated data with a day
+        context they collapsed towards 0, with both of MAP's warnings): fit this model by a
+        posterior method.
     context : None or "day"
         As in :func:`~bayesrec.models.pmf.pmf` (the day of each rating), with learned prior
         sds ``day_factor_sd`` and ``day_bias_sd`` ~ Gamma(2, 2 / s), ``s`` the prior settings

@@ -224,8 +224,8 @@ def pmf(
         Override prior scales by name: ``user_factor_sd`` (:math:`\sigma_U`),
         ``item_factor_sd`` (:math:`\sigma_V`), ``bias_sd``, ``offset_sd``, ``noise_sd``
         (scale of the HalfNormal on :math:`\sigma`), ``cutpoint_sd``, and with side
-        information ``feature_coef_scale``, ``bias_feature_coef_scale``,
-        ``implicit_sd`` (the :math:`s` of the learned scales; the implicit factors' sd),
+        information ``feature_coef_scale``, ``bias_feature_coef_scale`` (the :math:`s` of
+        the coefficients' learned scales), ``implicit_sd`` (the implicit factors' fixed sd),
         ``day_bias_sd``, ``day_factor_sd`` (a day context's prior sds).  Defaults:
         :func:`pmf_default_priors`, in rating units.
 
