@@ -427,3 +427,22 @@ def test_nuts_hyper_step_agrees_with_the_exact_one(gibbs_fit, data):
     other = fit(model, "gibbs", random_seed=4, draws=1500, tune=300, hyper="nuts", moves=False)
     for var in ("user", "item", "sigma", "bias_sd"):
         assert _agree(_norms(other)[var], _norms(gibbs_fit)[var]), var
+
+
+def test_parallel_chains_get_one_blas_thread_each():
+    """With chains in parallel processes (forked on Linux, where PyMC's own blas_cores limit
+    does not apply), the Gibbs sampler caps BLAS at one thread while it samples; one
+    chain or one core leaves BLAS alone."""
+    from threadpoolctl import threadpool_info
+
+    from bayesrec.inference.gibbs import _one_blas_thread_per_chain
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with _one_blas_thread_per_chain(2, 2):
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    with _one_blas_thread_per_chain(1, 2):
+        assert blas_threads() == before
